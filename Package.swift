@@ -1,0 +1,61 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "residency",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "residency", targets: ["residency"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // libpq from Debian's libpq-dev; imported by ResidencyPostgres only.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // Pure decisions: topology, placement, status verdicts. No Foundation, no I/O.
+        .target(name: "ResidencyCore"),
+        // YAML -> validated Core values; errors carry file:line:col.
+        .target(
+            name: "ResidencyConfig",
+            dependencies: ["ResidencyCore", .product(name: "Yams", package: "Yams")]
+        ),
+        // The only importer of CLibPQ: connections, queries, local node manager, tenant schemas.
+        .target(
+            name: "ResidencyPostgres",
+            dependencies: ["CLibPQ", "ResidencyCore", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The coordinator side: control store, topology bring-up, status collection.
+        .target(
+            name: "ResidencyRuntime",
+            dependencies: [
+                "ResidencyCore", "ResidencyConfig", "ResidencyPostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Pure renderers: terminal tables and JSON documents.
+        .target(name: "ResidencyReport", dependencies: ["ResidencyCore"]),
+        .executableTarget(
+            name: "residency",
+            dependencies: [
+                "ResidencyCore", "ResidencyConfig", "ResidencyRuntime", "ResidencyReport", "ResidencyPostgres",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "ResidencyCoreTests", dependencies: ["ResidencyCore"]),
+        .testTarget(name: "ResidencyConfigTests", dependencies: ["ResidencyConfig", "ResidencyCore"]),
+        // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.
+        .testTarget(
+            name: "ResidencyIntegrationTests",
+            dependencies: ["residency", "ResidencyRuntime", "ResidencyPostgres", "ResidencyConfig", "ResidencyCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,229 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs PostgreSQL servers on this machine under `dataRoot`, one folder per server:
+/// `<dataRoot>/<server>/pgdata` and `<dataRoot>/<server>/server.log`.
+///
+/// Per-server identity (port, `cluster_name`) goes on the server's command line, because
+/// `pg_basebackup` and `pg_rewind` copy the configuration files of their source. Replication
+/// settings the coordinator changes at run time (`primary_conninfo`,
+/// `synchronous_standby_names`) live in `postgresql.auto.conf`, where `ALTER SYSTEM` can
+/// change them (a command-line setting would beat `ALTER SYSTEM`).
+public struct LocalNodeManager: NodeManager {
+    public let binaries: ServerBinaries
+    public let user: ServerUser
+    public let dataRoot: String
+    /// libpq password file shared by the servers (for replication) and the tool.
+    public let passfile: String
+    /// The superuser `initdb` creates; the coordinator and replication connect as it.
+    public static let superuser = "residency"
+
+    public init(binaries: ServerBinaries, user: ServerUser, dataRoot: String, passfile: String) {
+        self.binaries = binaries
+        self.user = user
+        self.dataRoot = dataRoot
+        self.passfile = passfile
+    }
+
+    public func dataDirectory(_ server: String) -> String { "\(dataRoot)/\(server)/pgdata" }
+    public func logFile(_ server: String) -> String { "\(dataRoot)/\(server)/server.log" }
+
+    /// Settings shared by every server. Durability settings (`fsync`, `full_page_writes`,
+    /// `synchronous_commit`) keep PostgreSQL's safe defaults: a drill on a weakened node
+    /// would pass where real power loss fails.
+    static let sharedSettings = """
+
+        # --- residency: shared by every server of the topology (per-server identity is on the command line) ---
+        listen_addresses = '127.0.0.1'
+        unix_socket_directories = ''
+        password_encryption = 'scram-sha-256'
+        max_connections = 60
+        shared_buffers = '32MB'
+        wal_level = logical
+        max_wal_senders = 16
+        max_replication_slots = 16
+        max_logical_replication_workers = 8
+        wal_keep_size = '256MB'
+        max_slot_wal_keep_size = '4GB'
+        hot_standby = on
+        hot_standby_feedback = on
+        wal_receiver_timeout = '3s'
+        wal_sender_timeout = '3s'
+        wal_receiver_status_interval = '1s'
+        wal_retrieve_retry_interval = '200ms'
+        synchronous_commit = on
+        log_line_prefix = '%m [%p] %q%a '
+        log_min_messages = warning
+        log_connections = off
+
+        """
+
+    public func initializePrimary(_ server: String, superuserPassword: String) throws(PostgresError) {
+        let folder = try makeServerFolder(server)
+        let pwfile = folder + "/initdb.pw"
+        try writeOwned(pwfile, superuserPassword + "\n")
+        defer { unlink(pwfile) }
+        try CommandRunner.run([
+            binaries.path("initdb"), "--pgdata", dataDirectory(server), "--data-checksums",
+            "--username", Self.superuser, "--pwfile", pwfile, "--auth-host", "scram-sha-256", "--auth-local", "peer",
+            "--encoding", "UTF8", "--locale", "C.UTF-8", "--no-instructions",
+        ], as: user)
+        try append(dataDirectory(server) + "/postgresql.conf", Self.sharedSettings)
+    }
+
+    public func createStandby(_ server: String, from primary: ConnectionSettings, slot: String) throws(PostgresError) {
+        _ = try makeServerFolder(server)
+        try CommandRunner.run([
+            binaries.path("pg_basebackup"), "--pgdata", dataDirectory(server), "--dbname", primary.connectionString,
+            "--wal-method", "stream", "--slot", slot, "--checkpoint", "fast", "--no-password",
+        ], as: user)
+        try followPrimary(server, primary: primary, slot: slot)
+    }
+
+    /// Makes a stopped server a standby of `primary`: `primary_conninfo` and
+    /// `primary_slot_name` in `postgresql.auto.conf`, no `synchronous_standby_names` of its
+    /// own (a copied one would make a promoted standby wait for names it does not know), and
+    /// `standby.signal`. The standby's `application_name` is its slot name, which is how the
+    /// primary's `synchronous_standby_names` refers to it.
+    public func followPrimary(_ server: String, primary: ConnectionSettings, slot: String) throws(PostgresError) {
+        var upstream = primary
+        upstream.applicationName = slot
+        upstream.statementTimeoutMilliseconds = 0
+        upstream.connectTimeoutSeconds = 2
+        try setAutoConf(server, [
+            "primary_conninfo": upstream.connectionString,
+            "primary_slot_name": slot,
+            "synchronous_standby_names": nil,
+        ])
+        try writeOwned(dataDirectory(server) + "/standby.signal", "")
+    }
+
+    /// Rewrites settings of a stopped server's `postgresql.auto.conf`; `nil` removes one.
+    public func setAutoConf(_ server: String, _ settings: [String: String?]) throws(PostgresError) {
+        let path = dataDirectory(server) + "/postgresql.auto.conf"
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        var lines = existing.split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { line in
+            let name = line.split(separator: "=", maxSplits: 1).first?.trimmingCharacters(in: .whitespaces) ?? ""
+            return settings[name] == nil
+        }
+        while lines.last?.isEmpty == true { lines.removeLast() }
+        if lines.isEmpty { lines = ["# Do not edit this file manually!", "# It will be overwritten by the ALTER SYSTEM command."] }
+        for name in settings.keys.sorted() {
+            if let value = settings[name] ?? nil {
+                lines.append("\(name) = '\(value.replacing("'", with: "''"))'")
+            }
+        }
+        try writeOwned(path, lines.joined(separator: "\n") + "\n", mode: 0o600)
+    }
+
+    @discardableResult
+    public func start(_ server: String, port: Int, clusterName: String) throws(PostgresError) -> Bool {
+        if runningPID(server) != nil { return false }
+        do {
+            try CommandRunner.run([
+                binaries.path("pg_ctl"), "start", "--pgdata", dataDirectory(server), "--log", logFile(server),
+                "--wait", "--timeout", "120", "-o", "-p \(port) -c cluster_name=\(clusterName)",
+            ], as: user)
+        } catch {
+            let log = (try? String(contentsOfFile: logFile(server), encoding: .utf8)) ?? ""
+            throw PostgresError(
+                kind: .command,
+                message: "server \(server) on port \(port) did not start; its log (\(logFile(server))) ends with:\n\(CommandRunner.tail(log))",
+                context: "pg_ctl start")
+        }
+        return true
+    }
+
+    @discardableResult
+    public func stop(_ server: String) throws(PostgresError) -> Bool {
+        guard let pid = runningPID(server) else { return false }
+        // Fast shutdown, then immediate shutdown, then SIGKILL; always by the recorded pid.
+        for (signal, seconds) in [(SIGINT, 60.0), (SIGQUIT, 10.0), (SIGKILL, 10.0)] {
+            kill(pid, signal)
+            if Self.waitForExit(pid, seconds: seconds) { return true }
+        }
+        throw PostgresError(kind: .command, message: "postmaster \(pid) of \(server) did not exit after SIGKILL", context: "stop")
+    }
+
+    public func runningPID(_ server: String) -> Int32? {
+        Self.postmasterPID(dataDirectory: dataDirectory(server))
+    }
+
+    public func exists(_ server: String) -> Bool {
+        FileManager.default.fileExists(atPath: dataDirectory(server) + "/PG_VERSION")
+    }
+
+    public func remove(_ server: String) throws(PostgresError) {
+        precondition(runningPID(server) == nil, "remove needs a stopped server")
+        do {
+            if FileManager.default.fileExists(atPath: "\(dataRoot)/\(server)") {
+                try FileManager.default.removeItem(atPath: "\(dataRoot)/\(server)")
+            }
+        } catch {
+            throw PostgresError(kind: .command, message: "cannot remove \(dataRoot)/\(server): \(error.localizedDescription)", context: "remove")
+        }
+    }
+
+    /// The pid in `postmaster.pid` when that process is alive and is a PostgreSQL server
+    /// (not a recycled pid of something else).
+    public static func postmasterPID(dataDirectory: String) -> Int32? {
+        guard let text = try? String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8),
+              let first = text.split(separator: "\n").first, let pid = Int32(first.trimmingCharacters(in: .whitespaces)), pid > 0,
+              isAlive(pid)
+        else { return nil }
+        guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return pid }
+        return String(decoding: cmdline, as: UTF8.self).contains("postgres") ? pid : nil
+    }
+
+    public static func isAlive(_ pid: Int32) -> Bool {
+        if kill(pid, 0) == 0 { return true }
+        guard errno == EPERM else { return false }
+        return true
+    }
+
+    /// Waits until `pid` is gone (or a zombie); true when it went within `seconds`.
+    static func waitForExit(_ pid: Int32, seconds: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if !isAlive(pid) || isZombie(pid) { return true }
+            usleep(20_000)
+        }
+        return !isAlive(pid)
+    }
+
+    private static func isZombie(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    }
+
+    // MARK: files owned by the server user
+
+    private func makeServerFolder(_ server: String) throws(PostgresError) -> String {
+        let folder = "\(dataRoot)/\(server)"
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw PostgresError(kind: .command, message: "cannot create \(folder): \(error.localizedDescription)", context: "data folder")
+        }
+        try user.own(folder)
+        return folder
+    }
+
+    private func writeOwned(_ path: String, _ text: String, mode: Int = 0o600) throws(PostgresError) {
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+        } catch {
+            throw PostgresError(kind: .command, message: "cannot write \(path): \(error.localizedDescription)", context: "write")
+        }
+        try user.own(path)
+    }
+
+    private func append(_ path: String, _ text: String) throws(PostgresError) {
+        let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        try writeOwned(path, existing + text)
+    }
+}

@@ -1,0 +1,279 @@
+import Foundation
+import Logging
+import ResidencyCore
+import ResidencyPostgres
+
+/// Local mode: creates, starts and stops a topology's servers on this machine.
+///
+/// `up` is idempotent and resumable. Every server is created in steps whose completion the
+/// control database records (`nodes.created`); a server found half-created (a crash in
+/// `initdb` or `pg_basebackup`) is wiped and created again. A created server that is
+/// stopped is started in the role the control database records.
+public struct LocalTopology {
+    public let state: StateDirectory
+    public let logger: Logger
+    /// Called with a line of progress for a person watching a terminal.
+    public let progress: (String) -> Void
+
+    public init(state: StateDirectory, logger: Logger, progress: @escaping (String) -> Void = { _ in }) {
+        self.state = state
+        self.logger = logger
+        self.progress = progress
+    }
+
+    /// The server folder name of the control server.
+    public static let controlServer = "control"
+
+    /// What `up` did.
+    public struct UpReport: Sendable {
+        public var created: [String] = []
+        public var started: [String] = []
+        public var reconfigured: [String] = []
+        public var tenantsCreated: [TenantID] = []
+        public var changedNothing: Bool { created.isEmpty && started.isEmpty && reconfigured.isEmpty && tenantsCreated.isEmpty }
+    }
+
+    // MARK: up
+
+    public func up(_ topology: Topology, topologyDirectory: String, demo: Bool) throws(RuntimeError) -> UpReport {
+        let lock = try state.lock()
+        defer { withExtendedLifetime(lock) {} }
+        let user: ServerUser
+        let binaries: ServerBinaries
+        do {
+            user = try ServerUser.current()
+            binaries = try ServerBinaries.locate()
+        } catch {
+            throw RuntimeError(.unavailable, error.description)
+        }
+        let layout: StateDirectory.Layout
+        if let existing = try state.layout() {
+            layout = existing
+        } else {
+            layout = try state.createLayout(controlPort: topology.controlPort, topologyDirectory: topologyDirectory, user: user)
+        }
+        let manager = LocalNodeManager(binaries: binaries, user: user, dataRoot: layout.dataRoot, passfile: layout.passfile)
+        let secrets: Secrets
+        if FileManager.default.fileExists(atPath: layout.passfile) {
+            secrets = try Secrets.read(from: layout.passfile)
+        } else {
+            secrets = Secrets.generate()
+            try secrets.write(to: layout.passfile, owner: user)
+        }
+        var report = UpReport()
+
+        try ensureControlServer(manager: manager, layout: layout, secrets: secrets, report: &report)
+        let control = try ControlStore(layout: layout)
+        try control.migrate()
+        if let stored = try control.storedTopology() {
+            let differences = TopologyDifference.between(stored: stored.facts, configured: topology.facts)
+            guard differences.isEmpty else { throw RuntimeError.topologyChanged(differences, state: state.path) }
+        } else {
+            try control.recordNewTopology(topology)
+        }
+
+        let nodes = try control.nodes()
+        let data = DataNodes(layout: layout)
+        for shard in try control.shards() {
+            try ensureShard(shard, nodes: nodes.filter { $0.node.shard == shard.shard }, topology: topology,
+                            manager: manager, control: control, data: data, secrets: secrets, report: &report)
+        }
+        if demo {
+            let catalog = TenantCatalog(control: control, data: data, topology: topology)
+            let known = Set(try control.tenants().map(\.id))
+            for request in TenantCatalog.demoRequests(topology) {
+                guard let tenant = TenantID(validating: request.name), !known.contains(tenant) else { continue }
+                progress("creating demo tenant \(tenant) (realm \(request.realm))")
+                _ = try catalog.create(request)
+                report.tenantsCreated.append(tenant)
+            }
+        }
+        return report
+    }
+
+    private func ensureControlServer(
+        manager: LocalNodeManager, layout: StateDirectory.Layout, secrets: Secrets, report: inout UpReport
+    ) throws(RuntimeError) {
+        let server = Self.controlServer
+        let marker = "\(layout.dataRoot)/\(server)/created"
+        try step("control server") { () throws(PostgresError) in
+            if !FileManager.default.fileExists(atPath: marker) {
+                progress("creating the control server (port \(layout.controlPort))")
+                try manager.stop(server)
+                try manager.remove(server)
+                try manager.initializePrimary(server, superuserPassword: secrets.superuserPassword)
+                CrashPoint.reach("up.after-control-initdb")
+                try manager.start(server, port: layout.controlPort, clusterName: server)
+                let admin = try Connection(ControlStore.settings(layout, database: "postgres"))
+                try admin.execute("CREATE DATABASE \(ControlStore.database)")
+                FileManager.default.createFile(atPath: marker, contents: Data())
+                report.created.append(server)
+            } else if try manager.start(server, port: layout.controlPort, clusterName: server) {
+                progress("started the control server (port \(layout.controlPort))")
+                report.started.append(server)
+            }
+        }
+    }
+
+    private func ensureShard(
+        _ shard: ControlStore.ShardRecord, nodes: [ControlStore.NodeRecord], topology: Topology,
+        manager: LocalNodeManager, control: ControlStore, data: DataNodes, secrets: Secrets, report: inout UpReport
+    ) throws(RuntimeError) {
+        guard let primary = nodes.first(where: { $0.node == shard.primary }) else {
+            throw RuntimeError(.unavailable, "the control database has no node for the primary \(shard.primary) of shard \(shard.shard)")
+        }
+        let primarySettings = data.settings(port: primary.port)
+
+        if !primary.created {
+            // A new shard: whatever a crashed earlier run left of it goes.
+            for member in nodes {
+                try step("clear \(member.node)") { () throws(PostgresError) in
+                    try manager.stop(member.node.fileName)
+                    try manager.remove(member.node.fileName)
+                }
+                try control.setCreated(member.node, false)
+            }
+            progress("creating primary \(primary.node) (port \(primary.port)): initdb --data-checksums")
+            try step("create primary \(primary.node)") { () throws(PostgresError) in
+                try manager.initializePrimary(primary.node.fileName, superuserPassword: secrets.superuserPassword)
+                CrashPoint.reach("up.after-primary-initdb")
+                try manager.start(primary.node.fileName, port: primary.port, clusterName: primary.node.description)
+                let admin = try Connection(data.settings(port: primary.port, database: "postgres"))
+                try admin.execute("CREATE DATABASE \(TenantSchema.database)")
+                let tenantDatabase = try Connection(primarySettings)
+                try tenantDatabase.execute(TenantSchema.script(apps: topology.apps, applicationPassword: secrets.applicationPassword))
+                CrashPoint.reach("up.after-schema")
+            }
+            try control.setCreated(primary.node, true)
+            try control.appendEvent(kind: "node.created", shard: shard.shard, epoch: shard.epoch, detail: "primary \(primary.node)")
+            report.created.append(primary.node.description)
+        } else {
+            try startIfStopped(primary, manager: manager, report: &report)
+        }
+
+        let standbys = nodes.filter { $0.node != primary.node }
+        for standby in standbys {
+            let name = standby.node.fileName
+            if standby.created && manager.exists(name) {
+                try startIfStopped(standby, manager: manager, report: &report)
+                continue
+            }
+            if standby.created {
+                logger.warning("standby data directory missing; rebuilding it", metadata: ["node": "\(standby.node)"])
+            }
+            progress("creating standby \(standby.node) (port \(standby.port)): pg_basebackup from \(primary.node)")
+            try step("create standby \(standby.node)") { () throws(PostgresError) in
+                try manager.stop(name)
+                try manager.remove(name)
+                let admin = try Connection(primarySettings)
+                try admin.query("""
+                    SELECT pg_create_physical_replication_slot($1, true)
+                    WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)
+                    """, [standby.node.postgresName])
+                try manager.createStandby(name, from: primarySettings, slot: standby.node.postgresName)
+                CrashPoint.reach("up.after-basebackup")
+                try manager.start(name, port: standby.port, clusterName: standby.node.description)
+            }
+            try control.setCreated(standby.node, true)
+            try control.appendEvent(kind: "node.created", shard: shard.shard, epoch: shard.epoch, detail: "standby \(standby.node) of \(primary.node)")
+            report.created.append(standby.node.description)
+        }
+
+        // A commit is acknowledged only once a second zone has it.
+        let desired = Self.synchronousStandbyNames(standbys.map(\.node))
+        try step("synchronous standbys of \(primary.node)") { () throws(PostgresError) in
+            let admin = try Connection(primarySettings)
+            let current = try admin.query("SHOW synchronous_standby_names").scalar ?? ""
+            if current != desired {
+                CrashPoint.reach("up.before-synchronous-standbys")
+                try admin.execute("ALTER SYSTEM SET synchronous_standby_names = \(SQLText.literal(desired))")
+                try admin.query("SELECT pg_reload_conf()")
+                report.reconfigured.append("\(primary.node): synchronous_standby_names = \(desired)")
+            }
+            try waitForStreaming(standbys.map(\.node), on: admin)
+        }
+    }
+
+    /// `ANY 1 ("eu_central_1__eu_central_b", "eu_central_1__eu_central_c")`.
+    public static func synchronousStandbyNames(_ standbys: [NodeID]) -> String {
+        "ANY 1 (" + standbys.map { "\"\($0.postgresName)\"" }.joined(separator: ", ") + ")"
+    }
+
+    private func startIfStopped(_ record: ControlStore.NodeRecord, manager: LocalNodeManager, report: inout UpReport) throws(RuntimeError) {
+        try step("start \(record.node)") { () throws(PostgresError) in
+            if try manager.start(record.node.fileName, port: record.port, clusterName: record.node.description) {
+                progress("started \(record.node) (port \(record.port))")
+                report.started.append(record.node.description)
+            }
+        }
+    }
+
+    private func waitForStreaming(_ standbys: [NodeID], on primary: Connection, timeout: Duration = .seconds(60)) throws(PostgresError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        var missing = Set(standbys.map(\.postgresName))
+        while !missing.isEmpty {
+            let rows = try primary.query("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'").rows
+            missing.subtract(rows.compactMap { $0[0] })
+            if missing.isEmpty { break }
+            if clock.now >= deadline {
+                throw PostgresError(kind: .command, message: "standby(s) \(missing.sorted().joined(separator: ", ")) not streaming after \(timeout); see their server.log", context: primary.address)
+            }
+            usleep(50_000)
+        }
+    }
+
+    private func step(_ what: String, _ body: () throws(PostgresError) -> Void) throws(RuntimeError) {
+        do {
+            try body()
+        } catch {
+            throw RuntimeError(.unavailable, "\(what): \(error)")
+        }
+    }
+
+    // MARK: down
+
+    /// What `down` did: the servers it stopped, with their postmaster pids.
+    public struct DownReport: Sendable {
+        public var stopped: [(server: String, pid: Int32)] = []
+        public var purged: String?
+    }
+
+    public func down(purge: Bool) throws(RuntimeError) -> DownReport {
+        var report = DownReport()
+        guard let layout = try state.layout() else {
+            if purge, FileManager.default.fileExists(atPath: state.path) {
+                try state.purge(nil)
+                report.purged = state.path
+            }
+            return report
+        }
+        do {
+            let lock = try state.lock()
+            defer { withExtendedLifetime(lock) {} }
+            let binaries = try ServerBinaries.locate()
+            let manager = LocalNodeManager(binaries: binaries, user: try ServerUser.current(), dataRoot: layout.dataRoot, passfile: layout.passfile)
+            // Primaries first, so their standbys receive the shutdown checkpoint; the control server last.
+            var servers = ((try? FileManager.default.contentsOfDirectory(atPath: layout.dataRoot)) ?? [])
+                .filter { $0 != Self.controlServer && manager.exists($0) }.sorted()
+            if let primaries = try? ControlStore(layout: layout, connectTimeoutSeconds: 2).shards().map(\.primary.fileName) {
+                servers = servers.filter { primaries.contains($0) } + servers.filter { !primaries.contains($0) }
+            }
+            for server in servers + [Self.controlServer] {
+                guard let pid = manager.runningPID(server) else { continue }
+                progress("stopping \(server) (pid \(pid))")
+                try manager.stop(server)
+                report.stopped.append((server, pid))
+            }
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(.unavailable, "\(error)")
+        }
+        if purge {
+            try state.purge(layout)
+            report.purged = state.path
+        }
+        return report
+    }
+}

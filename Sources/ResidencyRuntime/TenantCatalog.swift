@@ -1,0 +1,100 @@
+import ResidencyCore
+import ResidencyPostgres
+
+/// Creates tenants: validates the request, places the tenant on the least-loaded shard of
+/// its realm, records it in the control database and (optionally) writes demo rows on its
+/// shard's primary as the application role, under the tenant's context.
+public struct TenantCatalog {
+    let control: ControlStore
+    let data: DataNodes
+    let topology: Topology
+
+    public init(control: ControlStore, data: DataNodes, topology: Topology) {
+        self.control = control
+        self.data = data
+        self.topology = topology
+    }
+
+    /// A request as the user typed it; `create` validates every field.
+    public struct Request: Sendable {
+        public var name: String
+        public var realm: String
+        public var region: String?
+        /// `nil`: every product.
+        public var products: [String]?
+        public var apps: [String]
+        public var demoRows: Int
+
+        public init(name: String, realm: String, region: String? = nil, products: [String]? = nil, apps: [String] = [], demoRows: Int = 0) {
+            self.name = name
+            self.realm = realm
+            self.region = region
+            self.products = products
+            self.apps = apps
+            self.demoRows = demoRows
+        }
+    }
+
+    /// The tenants `up --demo` creates: one per realm, with every product, every app, and rows.
+    public static func demoRequests(_ topology: Topology) -> [Request] {
+        topology.realms.map { realm in
+            Request(name: "demo-\(realm.id)", realm: realm.id.rawValue, apps: topology.apps.map(\.key.rawValue), demoRows: 50)
+        }
+    }
+
+    /// Validates the request (nothing is changed when it is refused), places and records the tenant.
+    public func create(_ request: Request) throws(RuntimeError) -> Tenant {
+        guard let tenant = TenantID(validating: request.name) else {
+            throw RuntimeError(.invalidInput, "invalid tenant name '\(request.name)': use \(TenantID.pattern) (lower-case letters, digits, hyphens)")
+        }
+        var products: [Product] = []
+        for name in request.products ?? Product.allCases.map(\.rawValue) {
+            guard let product = Product(rawValue: name) else {
+                throw RuntimeError(.invalidInput, "unknown product '\(name)' (products: \(Product.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            if !products.contains(product) { products.append(product) }
+        }
+        var apps: [App] = []
+        for key in request.apps {
+            guard let app = topology.app(AppKey(key)) else {
+                let known = topology.apps.map(\.key.rawValue)
+                throw RuntimeError(.invalidInput, "unknown app '\(key)' (catalogue: \(known.isEmpty ? "empty" : known.joined(separator: ", ")))")
+            }
+            if !apps.contains(app) { apps.append(app) }
+        }
+        guard (0...1_000_000).contains(request.demoRows) else {
+            throw RuntimeError(.invalidInput, "--demo-rows must be from 0 to 1000000, not \(request.demoRows)")
+        }
+        let shard: ShardID
+        do {
+            shard = try Placement.shard(
+                forRealm: RealmID(request.realm), region: request.region.map { RegionID($0) }, in: topology,
+                tenantsPerShard: try control.tenantCounts())
+        } catch let refusal as Placement.Refusal {
+            throw RuntimeError(.invalidInput, refusal.description)
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            throw RuntimeError(.unavailable, "\(error)")
+        }
+        let record = Tenant(
+            id: tenant, realm: RealmID(request.realm), shard: shard, products: products.map(\.rawValue),
+            apps: apps.map(\.key.rawValue), createdAt: "")
+        guard let primary = try control.shards().first(where: { $0.shard == shard })?.primary,
+              let port = try control.nodes().first(where: { $0.node == primary })?.port
+        else {
+            throw RuntimeError(.unavailable, "shard \(shard) has no recorded primary")
+        }
+        try control.insertTenant(record) { () throws(RuntimeError) in
+            guard request.demoRows > 0 else { return }
+            let connection = try data.connect(port: port, user: TenantSchema.applicationRole)
+            do {
+                try TenantSchema.insertDemoRows(tenant, products: products, apps: apps, rows: request.demoRows, on: connection)
+            } catch {
+                throw RuntimeError(.unavailable, "cannot write tenant \(tenant)'s rows on \(primary): \(error)")
+            }
+            CrashPoint.reach("tenant.after-data")
+        }
+        return record
+    }
+}

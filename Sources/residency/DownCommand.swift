@@ -1,0 +1,44 @@
+import ArgumentParser
+import Logging
+import ResidencyReport
+import ResidencyRuntime
+
+struct DownCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "down",
+        abstract: "Stop every server of the local topology (by the pid it recorded).",
+        discussion: "Primaries stop first, then standbys, then the control server. `up` starts them again.")
+
+    @OptionGroup var state: StateOptions
+    @Flag(name: .long, help: "Also delete the state directory and all server data. Cannot be undone.")
+    var purge = false
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        let directory = state.directory
+        let runner = LocalTopology(state: directory, logger: Logger(label: "residency.down"), progress: Terminal.progress())
+        let report = try runner.down(purge: purge)
+        if output.json {
+            Terminal.output(JSONDocument.render(Document(
+                version: JSONDocument.version, state: directory.path,
+                stopped: report.stopped.map { Stopped(server: $0.server, pid: $0.pid) }, purged: report.purged != nil)))
+            return
+        }
+        Terminal.output(report.stopped.isEmpty
+            ? "no server of \(directory.path) was running"
+            : "stopped \(report.stopped.count) server(s): \(report.stopped.map { "\($0.server) (pid \($0.pid))" }.joined(separator: ", "))")
+        if let purged = report.purged { Terminal.output("purged \(purged) and its server data") }
+    }
+
+    struct Document: Encodable {
+        let version: Int
+        let state: String
+        let stopped: [Stopped]
+        let purged: Bool
+    }
+
+    struct Stopped: Encodable {
+        let server: String
+        let pid: Int32
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+@main
+struct Residency: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "residency",
+        abstract: "Keeps multi-tenant PostgreSQL data in its residency realm, replicated across zones, and available.",
+        discussion: """
+            Quick start (local mode, every server on 127.0.0.1):
+              residency validate              check regions/
+              residency up --demo             create and start the default topology with demo tenants
+              residency status                every node's role, replication state and lag
+              residency tenant create acme --realm eu --demo-rows 100
+              residency down [--purge]        stop every server [and delete the data]
+
+            Exit codes: 0 done, every check held; 1 a check did not hold (unhealthy);
+            2 could not do it (a server unreachable, a step failed); 64 wrong command line;
+            65 invalid input (a topology file, a tenant name), with file:line:col where there is a file.
+            """,
+        subcommands: [ValidateCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self]
+    )
+
+    /// The one place that bootstraps logging and turns errors into exit codes.
+    static func main() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["RESIDENCY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let failure as Failure {
+            Terminal.error(failure.message)
+            Foundation.exit(failure.exitCode)
+        } catch {
+            if let failure = Failure(error) {
+                Terminal.error(failure.message)
+                Foundation.exit(failure.exitCode)
+            }
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+
+/// Where the CLI writes: results on stdout, progress and errors on stderr. Progress is
+/// shown only when stderr is a terminal.
+enum Terminal {
+    static let isInteractive = isatty(STDERR_FILENO) == 1
+
+    static func output(_ text: String) {
+        print(text)
+    }
+
+    static func error(_ text: String) {
+        FileHandle.standardError.write(Data(("residency: " + text + "\n").utf8))
+    }
+
+    /// A progress reporter that prefixes each line with the seconds since it was made.
+    static func progress() -> (String) -> Void {
+        guard isInteractive else { return { _ in } }
+        let start = ContinuousClock.now
+        return { line in
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let stamp = String(format: "%6.1f", seconds)
+            FileHandle.standardError.write(Data("[\(stamp)s] \(line)\n".utf8))
+        }
+    }
+}
