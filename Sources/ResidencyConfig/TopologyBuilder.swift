@@ -26,6 +26,9 @@ struct TopologyBuilder {
     private var failover = FailoverSettings()
     private var tiers: [Tier] = []
     private var regions: [RegionDraft] = []
+    private var topologyFile = "topology.yaml"
+    /// Files that did not parse: checks across files would only repeat their problem.
+    private var unparsedFiles: [String] = []
 
     struct RegionDraft {
         let id: Located<RegionID>
@@ -41,10 +44,11 @@ struct TopologyBuilder {
     // MARK: topology.yaml
 
     mutating func readTopologyFile(file: String, text: String) {
+        topologyFile = file
         var reader = YAMLReader(file: file)
         defer { problems += reader.problems }
-        guard let root = reader.compose(text),
-              let top = reader.mapping(
+        guard let root = reader.compose(text) else { return unparsedFiles.append(file) }
+        guard let top = reader.mapping(
                 root, what: "topology.yaml",
                 allowed: ["control", "realms", "failover", "apps", "service_levels"],
                 required: ["control", "realms", "service_levels"])
@@ -145,8 +149,8 @@ struct TopologyBuilder {
     mutating func readRegionFile(file: String, text: String) {
         var reader = YAMLReader(file: file)
         defer { problems += reader.problems }
-        guard let root = reader.compose(text),
-              let top = reader.mapping(
+        guard let root = reader.compose(text) else { return unparsedFiles.append(file) }
+        guard let top = reader.mapping(
                 root, what: "region file", allowed: ["region", "zones", "ports", "shards"],
                 required: ["region", "zones", "ports", "shards"]),
               let idNode = top["region"]?.value, let id: RegionID = reader.name(idNode, what: "region")
@@ -198,6 +202,7 @@ struct TopologyBuilder {
     // MARK: cross-file checks
 
     mutating func build() throws(ConfigErrors) -> Topology {
+        if !unparsedFiles.isEmpty { throw ConfigErrors(problems: problems) }
         checkUnique(regions.map(\.id), what: "region")
         checkUnique(regions.flatMap(\.zones), what: "zone")
         checkUnique(regions.flatMap { $0.shards.map(\.id) }, what: "shard")
@@ -219,7 +224,7 @@ struct TopologyBuilder {
             builtRealms.append(Realm(id: realm.id.value, regions: named.map(\.value)))
         }
         if realms.isEmpty, !problems.contains(where: { $0.message.contains("realms") }) {
-            problems.append(ConfigProblem(file: "topology.yaml", line: 1, column: 1, message: "no realm is defined"))
+            problems.append(ConfigProblem(file: topologyFile, line: 1, column: 1, message: "no realm is defined"))
         }
 
         var builtRegions: [Region] = []
@@ -258,7 +263,7 @@ struct TopologyBuilder {
             builtRegions.append(Region(id: region, zones: draft.zones.map(\.value), shards: shards, ports: ports.value))
         }
         if regions.isEmpty {
-            problems.append(ConfigProblem(file: "topology.yaml", line: 1, column: 1, message: "no region file: add one *.yaml per region next to topology.yaml"))
+            problems.append(ConfigProblem(file: topologyFile, line: 1, column: 1, message: "no region file: add one *.yaml per region next to topology.yaml"))
         }
         if !problems.isEmpty { throw ConfigErrors(problems: problems) }
         guard let controlPort else { throw ConfigErrors(problems: problems) }

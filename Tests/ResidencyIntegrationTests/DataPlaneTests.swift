@@ -1,0 +1,261 @@
+import Foundation
+import ResidencyCore
+import ResidencyPostgres
+import ResidencyRuntime
+import Testing
+
+/// Against real servers: in-region synchronous replication, tenant isolation, the write fence.
+@Suite(.serialized) struct DataPlaneTests {
+    let topology: TestTopology
+
+    init() throws { topology = try SharedTopology.get() }
+
+    func primary(of region: String) throws -> (node: NodeID, port: Int) {
+        let found = try topology.nodes().first { $0.role == .primary && $0.node.shard == ShardID("\(region)-1") }
+        guard let found else { throw TestError("no primary in \(region)") }
+        return (found.node, found.port)
+    }
+
+    func appConnection(port: Int, tenant: String?) throws -> Connection {
+        let connection = try topology.connect(port: port, user: TenantSchema.applicationRole)
+        if let tenant, let id = TenantID(validating: tenant) { try TenantSchema.setTenantContext(id, on: connection) }
+        return connection
+    }
+
+    @Test func aCommittedRowIsOnBothStandbysOfItsShardAndOnNoNodeOfAnotherRegion() throws {
+        let north = try primary(of: "north")
+        let id = UUID().uuidString.lowercased()
+        let writer = try appConnection(port: north.port, tenant: "acme")
+        try writer.query("INSERT INTO jira.issues (tenant_id, id, key, summary) VALUES ('acme', $1::uuid, 'ACME-1', 'replicated')", [id])
+        let count = "SELECT count(*) FROM jira.issues WHERE id = $1::uuid"
+        for node in try topology.nodes() {
+            let reader = try topology.connect(port: node.port)
+            if node.node.shard == north.node.shard {
+                #expect(try eventually { try reader.query(count, [id]).scalar == "1" }, "row missing on \(node.node)")
+            } else {
+                #expect(try reader.query(count, [id]).scalar == "0", "row of region north found on \(node.node)")
+            }
+        }
+    }
+
+    @Test func eachPrimaryStreamsToExactlyItsTwoInRegionStandbysInQuorum() throws {
+        let nodes = try topology.nodes()
+        for primary in nodes where primary.role == .primary {
+            let expected = Set(nodes.filter { $0.node.shard == primary.node.shard && $0.role == .standby }.map(\.node.postgresName))
+            #expect(expected.count == 2)
+            let connection = try topology.connect(port: primary.port)
+            #expect(try connection.query("SHOW synchronous_standby_names").scalar
+                == LocalTopology.synchronousStandbyNames(nodes.filter { $0.node.shard == primary.node.shard && $0.role == .standby }.map(\.node)))
+            let rows = try connection.query("SELECT application_name, state, sync_state FROM pg_stat_replication").rows
+            #expect(Set(rows.compactMap { $0[0] }) == expected)
+            #expect(rows.allSatisfy { $0[1] == "streaming" && $0[2] == "quorum" }, "\(rows)")
+        }
+    }
+
+    @Test func everyShardHasItsOwnSystemIdentifierSharedByItsStandbys() throws {
+        var identifiers: [ShardID: Set<String>] = [:]
+        for node in try topology.nodes() {
+            let id = try topology.connect(port: node.port).query("SELECT system_identifier FROM pg_control_system()").scalar ?? ""
+            identifiers[node.node.shard, default: []].insert(id)
+        }
+        #expect(identifiers.values.allSatisfy { $0.count == 1 })
+        #expect(Set(identifiers.values.flatMap { $0 }).count == identifiers.count)
+    }
+
+    @Test func durabilityIsNotWeakenedAndChecksumsAreOn() throws {
+        for node in try topology.nodes() {
+            let connection = try topology.connect(port: node.port)
+            for (setting, value) in [("fsync", "on"), ("full_page_writes", "on"), ("synchronous_commit", "on"), ("data_checksums", "on"), ("wal_level", "logical")] {
+                #expect(try connection.query("SHOW \(setting)").scalar == value, "\(setting) on \(node.node)")
+            }
+        }
+    }
+
+    @Test func theApplicationRoleIsNoSuperuserAndCannotBypassRowLevelSecurity() throws {
+        let connection = try topology.connect(port: try primary(of: "north").port)
+        let row = try connection.query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1", [TenantSchema.applicationRole]).rows
+        #expect(row == [["f", "f"]])
+    }
+
+    @Test func withoutATenantContextAQueryFailsAlsoAfterReset() throws {
+        let connection = try appConnection(port: try primary(of: "north").port, tenant: nil)
+        for table in ["jira.issues", "confluence.pages", "app_tempo.records"] {
+            #expect(throws: PostgresError.self) { try connection.query("SELECT count(*) FROM \(table)") }
+            do {
+                try connection.query("SELECT count(*) FROM \(table)")
+            } catch {
+                #expect(error.sqlState == TenantSchema.noTenantContextState)
+            }
+        }
+        try TenantSchema.setTenantContext(TenantID(validating: "acme")!, on: connection)
+        #expect(try connection.query("SELECT count(*) > 0 FROM jira.issues").scalar == "t")
+        try connection.execute("RESET \(TenantSchema.tenantSetting)")
+        #expect(try connection.query("SHOW \(TenantSchema.tenantSetting)").scalar == "")
+        do {
+            try connection.query("SELECT count(*) FROM jira.issues")
+            Issue.record("a query after RESET returned rows instead of failing")
+        } catch {
+            #expect(error.sqlState == TenantSchema.noTenantContextState)
+        }
+        do {
+            try connection.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('acme', 'X-1', 'no context')")
+            Issue.record("an insert without tenant context succeeded")
+        } catch {
+            #expect(error.sqlState == TenantSchema.noTenantContextState)
+        }
+    }
+
+    @Test func withATenantContextTheApplicationRoleSeesAndWritesOnlyThatTenantsRows() throws {
+        let connection = try appConnection(port: try primary(of: "north").port, tenant: "acme")
+        let tenants = try connection.query("SELECT DISTINCT tenant_id FROM jira.issues UNION SELECT DISTINCT tenant_id FROM app_tempo.records").rows
+        #expect(tenants == [["acme"]])
+        let superuser = try topology.connect(port: try primary(of: "north").port)
+        #expect(try superuser.query("SELECT count(DISTINCT tenant_id) FROM jira.issues").scalar == "2")
+        do {
+            try connection.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('globex', 'G-1', 'cross-tenant')")
+            Issue.record("acme wrote a row of globex")
+        } catch {
+            #expect(error.sqlState == "42501")
+        }
+        #expect(try connection.query("UPDATE jira.issues SET summary = 'x' WHERE tenant_id = 'globex'").rows.isEmpty)
+        #expect(try superuser.query("SELECT count(*) FROM jira.issues WHERE tenant_id = 'globex' AND summary = 'x'").scalar == "0")
+    }
+
+    @Test func aFrozenTenantsInsertUpdateAndDeleteFailWhileAnotherTenantOnTheShardWrites() throws {
+        let port = try primary(of: "north").port
+        let superuser = try topology.connect(port: port)
+        let acme = TenantID(validating: "acme")!
+        try TenantFence.freeze(acme, reason: "test", on: superuser)
+        defer { try? TenantFence.unfreeze(acme, on: superuser) }
+
+        let frozen = try appConnection(port: port, tenant: "acme")
+        let statements = [
+            "INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('acme', 'A-9', 'fenced')",
+            "UPDATE jira.issues SET summary = 'fenced' WHERE tenant_id = 'acme'",
+            "DELETE FROM app_tempo.records WHERE tenant_id = 'acme'",
+        ]
+        for statement in statements {
+            do {
+                try frozen.query(statement)
+                Issue.record("a frozen tenant's write succeeded: \(statement)")
+            } catch {
+                #expect(error.sqlState == TenantSchema.frozenTenantState, "\(statement): \(error)")
+                #expect(error.message.contains("tenant acme is frozen"))
+            }
+        }
+        #expect(try frozen.query("SELECT count(*) > 0 FROM jira.issues").scalar == "t", "reads go on")
+
+        let other = try appConnection(port: port, tenant: "globex")
+        try other.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('globex', 'G-2', 'still writing')")
+        try other.query("UPDATE jira.issues SET summary = 'updated' WHERE key = 'G-2'")
+        try other.query("DELETE FROM jira.issues WHERE key = 'G-2'")
+
+        try TenantFence.unfreeze(acme, on: superuser)
+        try frozen.query("UPDATE jira.issues SET summary = 'thawed' WHERE key = 'DEMO-1'")
+    }
+
+    @Test func freezingWaitsForTransactionsThatBeganBeforeTheFence() throws {
+        let port = try primary(of: "south").port
+        let inFlight = try appConnection(port: port, tenant: "initech")
+        try inFlight.execute("BEGIN")
+        try inFlight.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('initech', 'I-1', 'in flight')")
+
+        let frozenAt = Mutex<Date?>(nil)
+        let freezer = Thread {
+            guard let superuser = try? DataNodes(layout: try self.topology.layout).connect(port: port) else { return }
+            _ = try? TenantFence.freeze(TenantID(validating: "initech")!, reason: "test", on: superuser)
+            frozenAt.withLock { $0 = Date() }
+        }
+        freezer.start()
+        usleep(500_000)
+        #expect(frozenAt.withLock { $0 } == nil, "the freeze returned while a transaction begun before it was open")
+        let committedAt = Date()
+        try inFlight.execute("COMMIT")
+        #expect(eventually(10) { frozenAt.withLock { $0 } != nil })
+        #expect((frozenAt.withLock { $0 } ?? .distantPast) >= committedAt)
+
+        let superuser = try topology.connect(port: port)
+        try TenantFence.unfreeze(TenantID(validating: "initech")!, on: superuser)
+    }
+
+    @Test func aSecondUpLeavesEveryServerPIDAndSettingUnchanged() throws {
+        func snapshot() throws -> [String: [[String?]]] {
+            var settings: [String: [[String?]]] = [:]
+            for node in try topology.nodes() {
+                settings[node.node.description] = try topology.connect(port: node.port)
+                    .query("SELECT name, setting FROM pg_settings WHERE name NOT IN ('application_name') ORDER BY name").rows
+            }
+            return settings
+        }
+        let pids = try topology.serverPIDs()
+        let settings = try snapshot()
+        #expect(pids.count == 7)
+        let again = try topology.residency(["up", "--json"])
+        #expect(again.status == 0, "\(again.text)")
+        #expect(again.text.contains("\"changed_nothing\" : true"))
+        #expect(try topology.serverPIDs() == pids)
+        #expect(try snapshot() == settings)
+    }
+
+    @Test func statusReportsEveryShardHealthyInItsJSONDocument() throws {
+        let status = try topology.residency(["status", "--json"])
+        #expect(status.status == 0, "\(status.text)")
+        let document = try JSONSerialization.jsonObject(with: Data(status.text.utf8)) as? [String: Any]
+        #expect(document?["version"] as? Int == 1)
+        #expect(document?["healthy"] as? Bool == true)
+        let regions = document?["regions"] as? [[String: Any]] ?? []
+        #expect(regions.compactMap { $0["region"] as? String } == ["north", "south"])
+        let nodes = regions.flatMap { ($0["shards"] as? [[String: Any]] ?? []).flatMap { $0["nodes"] as? [[String: Any]] ?? [] } }
+        #expect(nodes.count == 6)
+        #expect(nodes.filter { $0["role"] as? String == "standby" }.allSatisfy {
+            $0["replication"] as? String == "streaming" && $0["sync_state"] as? String == "quorum" && $0["replay_lag_bytes"] is Int
+        })
+    }
+
+    @Test func statusExitsOneWhenAStandbyIsDownAndZeroOnceUpBringsItBack() throws {
+        let standby = try topology.nodes().first { $0.role == .standby && $0.node.shard == "south-1" }!
+        let layout = try topology.layout
+        let manager = LocalNodeManager(binaries: try ServerBinaries.locate(), user: try ServerUser.current(), dataRoot: layout.dataRoot, passfile: layout.passfile)
+        try manager.stop(standby.node.fileName)
+        let unhealthy = try topology.residency(["status"])
+        #expect(unhealthy.status == 1)
+        #expect(unhealthy.text.contains("standby \(standby.node) is unreachable"))
+        let up = try topology.residency(["up"])
+        #expect(up.status == 0)
+        #expect(up.text.contains("started: \(standby.node)"))
+        #expect(try topology.residency(["status"]).status == 0)
+    }
+
+    @Test func tenantCreatePlacesTheTenantInItsRealmAndRefusesBadInputChangingNothing() throws {
+        let before = try topology.control().tenants()
+        for (arguments, fragment) in [
+            (["tenant", "create", "Bad_Name", "--realm", "r0"], "invalid tenant name 'Bad_Name'"),
+            (["tenant", "create", "t1", "--realm", "mars"], "unknown realm 'mars'"),
+            (["tenant", "create", "t1", "--realm", "r0", "--region", "south"], "region 'south' is not in realm 'r0'"),
+            (["tenant", "create", "t1", "--realm", "r0", "--apps", "nope"], "unknown app 'nope'"),
+            (["tenant", "create", "t1", "--realm", "r0", "--products", "bitbucket"], "unknown product 'bitbucket'"),
+            (["tenant", "create", "acme", "--realm", "r0"], "tenant 'acme' already exists"),
+        ] {
+            let result = try topology.residency(arguments)
+            #expect(result.status == 65, "\(arguments): \(result.text)")
+            #expect(result.text.contains(fragment), "\(result.text)")
+        }
+        #expect(try topology.control().tenants() == before)
+
+        let placed = try topology.residency(["tenant", "create", "wayne", "--realm", "all", "--region", "south", "--json"])
+        #expect(placed.status == 0, "\(placed.text)")
+        #expect(placed.text.contains("\"shard\" : \"south-1\""))
+    }
+
+    @Test func upRefusesAChangedTopologyAndListsTheDifferences() throws {
+        try topology.writeTopology(extraApp: "newapp")
+        defer { try? topology.writeTopology() }
+        let pids = try topology.serverPIDs()
+        let refused = try topology.residency(["up"])
+        #expect(refused.status == 65)
+        #expect(refused.text.contains("added   app newapp: residency-eligible"), "\(refused.text)")
+        #expect(try topology.serverPIDs() == pids)
+    }
+}
+
+import Synchronization

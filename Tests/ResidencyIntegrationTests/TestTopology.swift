@@ -1,0 +1,165 @@
+import Foundation
+import ResidencyCore
+import ResidencyPostgres
+import ResidencyRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A topology of real PostgreSQL servers that a test creates through the `residency`
+/// executable, in a temporary folder, on ports nobody else uses. As root this exercises
+/// the fallback data root (the temporary folder is mode 0700, so `postgres` cannot enter it).
+final class TestTopology: Sendable {
+    let root: String
+    let regions: [String]
+    let zonesPerRegion: Int
+    let controlPort: Int
+    let firstPorts: [Int]
+
+    var topologyDirectory: String { root + "/regions" }
+    var statePath: String { root + "/state" }
+
+    /// Writes a topology of `regions` (one shard each, `zones` zones each) with realms
+    /// `r0`, `r1`, ... (one per region) and `all` (every region).
+    init(regions: [String], zones: Int) throws {
+        var template = Array("/tmp/residency-test-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw TestError("mkdtemp failed") }
+        root = String(cString: made)
+        self.regions = regions
+        zonesPerRegion = zones
+        let base = try Self.freePortBlock(count: 1 + 10 * regions.count)
+        controlPort = base
+        firstPorts = regions.indices.map { base + 1 + 10 * $0 }
+        try writeTopology()
+    }
+
+    func writeTopology(extraApp: String? = nil) throws {
+        try FileManager.default.createDirectory(atPath: topologyDirectory, withIntermediateDirectories: true)
+        var realms = regions.enumerated().map { "  r\($0.offset): [\($0.element)]" }.joined(separator: "\n")
+        realms += "\n  all: all"
+        var apps = "  - key: tempo\n    residency_eligible: true\n  - key: legacy\n    residency_eligible: false\n"
+        if let extraApp { apps += "  - key: \(extraApp)\n    residency_eligible: true\n" }
+        let topology = """
+            control:
+              port: \(controlPort)
+            realms:
+            \(realms)
+            apps:
+            \(apps)
+            service_levels:
+              premium:
+                uptime_percent: 99.9
+                credits:
+                  - uptime_below_percent: 99.9
+                    credit_percent: 10
+            """
+        try topology.write(toFile: topologyDirectory + "/topology.yaml", atomically: true, encoding: .utf8)
+        for (index, region) in regions.enumerated() {
+            let zones = (0..<zonesPerRegion).map { "\(region)-\(["a", "b", "c", "d"][$0])" }.joined(separator: ", ")
+            let text = """
+                region: \(region)
+                zones: [\(zones)]
+                ports: \(firstPorts[index])-\(firstPorts[index] + 9)
+                shards:
+                  - id: \(region)-1
+                """
+            try text.write(toFile: "\(topologyDirectory)/\(region).yaml", atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// The built `residency` executable, next to the test bundle.
+    static var executable: String {
+        let testBinary = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        var directory = testBinary.deletingLastPathComponent()
+        while directory.path != "/" {
+            let candidate = directory.appendingPathComponent("residency").path
+            if FileManager.default.isExecutableFile(atPath: candidate), !candidate.hasSuffix(".xctest") { return candidate }
+            directory = directory.deletingLastPathComponent()
+        }
+        return "residency"
+    }
+
+    /// Runs `residency ARGS --state <state>` (and `--topology` where the command takes it).
+    @discardableResult
+    func residency(_ arguments: [String], crashAt: String? = nil) throws -> CommandRunner.Output {
+        var command = ["/usr/bin/env"]
+        if let crashAt { command.append("\(CrashPoint.environmentVariable)=\(crashAt)") }
+        command.append(Self.executable)
+        command += arguments
+        if ["up", "validate"].contains(arguments.first) { command += ["--topology", topologyDirectory] }
+        if arguments.first != "validate" { command += ["--state", statePath] }
+        return try CommandRunner.launch(command)
+    }
+
+    var layout: StateDirectory.Layout {
+        get throws { try StateDirectory(option: statePath).requireLayout() }
+    }
+
+    func control() throws -> ControlStore { try ControlStore(layout: layout) }
+
+    /// A connection to the node on `port` (tenant database), as the superuser or `user`.
+    func connect(port: Int, user: String = LocalNodeManager.superuser) throws -> Connection {
+        try DataNodes(layout: layout).connect(port: port, user: user)
+    }
+
+    /// Every node with its port and the role the control store records.
+    func nodes() throws -> [(node: NodeID, port: Int, role: NodeRole)] {
+        let control = try control()
+        let primaries = Set(try control.shards().map(\.primary))
+        return try control.nodes().map { ($0.node, $0.port, primaries.contains($0.node) ? .primary : .standby) }
+    }
+
+    /// The postmaster pid of every server (data nodes and control), by server folder.
+    func serverPIDs() throws -> [String: Int32] {
+        let dataRoot = try layout.dataRoot
+        var pids: [String: Int32] = [:]
+        for server in try FileManager.default.contentsOfDirectory(atPath: dataRoot) {
+            if let pid = LocalNodeManager.postmasterPID(dataDirectory: "\(dataRoot)/\(server)/pgdata") { pids[server] = pid }
+        }
+        return pids
+    }
+
+    /// Stops everything and deletes every file, whatever state the test left.
+    func destroy() {
+        _ = try? residency(["down", "--purge"])
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    /// `count` consecutive free loopback ports from a random base, so that parallel runs
+    /// (and a developer's own topology on 25400) cannot collide.
+    static func freePortBlock(count: Int) throws -> Int {
+        for _ in 0..<200 {
+            let base = Int.random(in: 30_000...(60_000 - count))
+            if (base..<(base + count)).allSatisfy(isFree) { return base }
+        }
+        throw TestError("no block of \(count) free ports found")
+    }
+
+    static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
+
+struct TestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Polls `condition` every 20 ms until it holds or `seconds` pass.
+func eventually(_ seconds: Double = 15, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    repeat {
+        if try condition() { return true }
+        usleep(20_000)
+    } while Date() < deadline
+    return try condition()
+}
