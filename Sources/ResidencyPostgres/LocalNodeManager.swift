@@ -177,17 +177,18 @@ public struct LocalNodeManager: NodeManager {
         return String(decoding: cmdline, as: UTF8.self).contains("postgres") ? pid : nil
     }
 
+    /// Whether `pid` runs. A zombie does not: an exited server whose new parent (a
+    /// subreaper such as a test runner) has not reaped it yet.
     public static func isAlive(_ pid: Int32) -> Bool {
-        if kill(pid, 0) == 0 { return true }
-        guard errno == EPERM else { return false }
-        return true
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        return !isZombie(pid)
     }
 
-    /// Waits until `pid` is gone (or a zombie); true when it went within `seconds`.
+    /// Waits until `pid` has exited; true when it did within `seconds`.
     static func waitForExit(_ pid: Int32, seconds: Double) -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
         while Date() < deadline {
-            if !isAlive(pid) || isZombie(pid) { return true }
+            if !isAlive(pid) { return true }
             usleep(20_000)
         }
         return !isAlive(pid)

@@ -1,0 +1,89 @@
+import Foundation
+import ResidencyCore
+import ResidencyPostgres
+import ResidencyRuntime
+import Testing
+
+/// `up`, `down` and their crash points on a topology of its own (2 regions x 3 zones).
+@Suite(.serialized) struct LifecycleTests {
+    @Test func upKilledAtEachStepResumesAndEndsHealthyThenDownLeavesNoProcess() throws {
+        let topology = try TestTopology(regions: ["east", "west"], zones: 3)
+        defer { topology.destroy() }
+
+        // Each run is killed one step further on; the next run resumes from the journal.
+        for step in ["up.after-control-initdb", "up.after-primary-initdb", "up.after-schema", "up.after-basebackup",
+                     "up.before-synchronous-standbys"] {
+            let crashed = try topology.residency(["up"], crashAt: step)
+            #expect(crashed.status == 137, "up was to be killed at \(step): \(crashed.text)")
+            #expect(crashed.text.contains("crash point \(step) reached"))
+        }
+        let resumed = try topology.residency(["up"])
+        #expect(resumed.status == 0, "\(resumed.text)")
+        let status = try topology.residency(["status"])
+        #expect(status.status == 0, "\(status.text)")
+        #expect(try topology.serverPIDs().count == 7)
+
+        // A tenant whose creation was killed after its rows were written, before the
+        // catalogue committed: not in the catalogue; creating it again gives exactly its rows.
+        let killed = try topology.residency(["tenant", "create", "acme", "--realm", "r1", "--demo-rows", "7"], crashAt: "tenant.after-data")
+        #expect(killed.status == 137)
+        #expect(try topology.control().tenants().isEmpty)
+        #expect(try topology.residency(["tenant", "create", "acme", "--realm", "r1", "--demo-rows", "7"]).status == 0)
+        let primary = try topology.nodes().first { $0.role == .primary && $0.node.shard == "west-1" }!
+        #expect(try topology.connect(port: primary.port).query("SELECT count(*) FROM jira.issues WHERE tenant_id = 'acme'").scalar == "7")
+
+        // down stops every server by its pid, and nothing of them is left.
+        let pids = try topology.serverPIDs()
+        let down = try topology.residency(["down", "--json"])
+        #expect(down.status == 0, "\(down.text)")
+        for (server, pid) in pids {
+            #expect(!LocalNodeManager.isAlive(pid), "\(server) (pid \(pid)) survived down")
+        }
+        #expect(try topology.serverPIDs().isEmpty)
+        #expect(try topology.residency(["status"]).status == 2, "status without a control server exits 2")
+
+        // up on a stopped topology starts every node again in its recorded role.
+        let restarted = try topology.residency(["up"])
+        #expect(restarted.status == 0, "\(restarted.text)")
+        #expect(restarted.text.contains("started: control"))
+        #expect(try topology.residency(["status"]).status == 0)
+        #expect(try topology.connect(port: primary.port).query("SELECT count(*) FROM jira.issues WHERE tenant_id = 'acme'").scalar == "7")
+
+        // down --purge removes the state and the server data.
+        let dataRoot = try topology.layout.dataRoot
+        let purged = try topology.residency(["down", "--purge"])
+        #expect(purged.status == 0)
+        #expect(!FileManager.default.fileExists(atPath: dataRoot))
+        #expect(!FileManager.default.fileExists(atPath: topology.statePath))
+    }
+
+    @Test func commandsOnAStateDirectoryWithoutATopologyExitTwoAndSaySo() throws {
+        let topology = try TestTopology(regions: ["solo"], zones: 2)
+        defer { topology.destroy() }
+        let status = try topology.residency(["status"])
+        #expect(status.status == 2)
+        #expect(status.text.contains("run `residency up` first"))
+        #expect(try topology.residency(["tenant", "list"]).status == 2)
+    }
+
+    @Test func validateReportsProblemsWithPositionsAndExits65() throws {
+        let topology = try TestTopology(regions: ["solo"], zones: 2)
+        defer { topology.destroy() }
+        #expect(try topology.residency(["validate"]).status == 0)
+        try "region: solo\nzones: [solo-a]\nports: 40000-40009\nshards:\n  - id: solo-1\n"
+            .write(toFile: topology.topologyDirectory + "/solo.yaml", atomically: true, encoding: .utf8)
+        let invalid = try topology.residency(["validate"])
+        #expect(invalid.status == 65)
+        #expect(invalid.text.contains("/regions/solo.yaml:5:9: shard 'solo-1' has 1 zone(s)"), "\(invalid.text)")
+        let json = try topology.residency(["validate", "--json"])
+        #expect(json.status == 65)
+        #expect(json.text.contains("\"valid\" : false"))
+    }
+
+    @Test func aWrongCommandLineExits64() throws {
+        let topology = try TestTopology(regions: ["solo"], zones: 2)
+        defer { topology.destroy() }
+        #expect(try topology.residency(["tenant", "create"]).status == 64)
+        #expect(try topology.residency(["status", "--no-such-flag"]).status == 64)
+    }
+}
