@@ -177,6 +177,23 @@ public struct LocalNodeManager: NodeManager {
         return String(decoding: cmdline, as: UTF8.self).contains("postgres") ? pid : nil
     }
 
+    /// Whether nothing listens on 127.0.0.1:`port`, judged by binding it the way
+    /// PostgreSQL does (`SO_REUSEADDR`, so a port in TIME_WAIT counts as free).
+    public static func isPortFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
     /// Whether `pid` runs. A zombie does not: an exited server whose new parent (a
     /// subreaper such as a test runner) has not reaped it yet.
     public static func isAlive(_ pid: Int32) -> Bool {

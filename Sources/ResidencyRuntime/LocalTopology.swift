@@ -50,6 +50,9 @@ public struct LocalTopology {
         if let existing = try state.layout() {
             layout = existing
         } else {
+            // Nothing is created while another process holds a port the topology needs.
+            try Self.requirePortsFree([(Self.controlServer, topology.controlPort)]
+                + topology.regions.flatMap(\.nodePorts).map { ($0.node.description, $0.port) })
             layout = try state.createLayout(controlPort: topology.controlPort, topologyDirectory: topologyDirectory, user: user)
         }
         let manager = LocalNodeManager(binaries: binaries, user: user, dataRoot: layout.dataRoot, passfile: layout.passfile)
@@ -73,6 +76,7 @@ public struct LocalTopology {
         }
 
         let nodes = try control.nodes()
+        try Self.requirePortsFree(nodes.filter { manager.runningPID($0.node.fileName) == nil }.map { ($0.node.description, $0.port) })
         let data = DataNodes(layout: layout)
         for shard in try control.shards() {
             try ensureShard(shard, nodes: nodes.filter { $0.node.shard == shard.shard }, topology: topology,
@@ -96,6 +100,9 @@ public struct LocalTopology {
     ) throws(RuntimeError) {
         let server = Self.controlServer
         let marker = "\(layout.dataRoot)/\(server)/created"
+        if manager.runningPID(server) == nil {
+            try Self.requirePortsFree([(server, layout.controlPort)])
+        }
         try step("control server") { () throws(PostgresError) in
             if !FileManager.default.fileExists(atPath: marker) {
                 progress("creating the control server (port \(layout.controlPort))")
@@ -191,6 +198,14 @@ public struct LocalTopology {
                 report.reconfigured.append("\(primary.node): synchronous_standby_names = \(desired)")
             }
             try waitForStreaming(standbys.map(\.node), on: admin)
+        }
+    }
+
+    /// Refuses when another process listens on the port of a server of ours that is not running.
+    static func requirePortsFree(_ servers: [(server: String, port: Int)]) throws(RuntimeError) {
+        let taken = servers.filter { !LocalNodeManager.isPortFree($0.port) }
+        guard taken.isEmpty else {
+            throw RuntimeError(.unavailable, "another process listens on \(taken.map { "port \($0.port) (needed by \($0.server))" }.joined(separator: ", ")); nothing was started. Is another topology running on these ports? Stop it (residency down --state ITS_DIR) or change the ports in regions/.")
         }
     }
 

@@ -3,6 +3,9 @@ import ResidencyCore
 import ResidencyPostgres
 import ResidencyRuntime
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `up`, `down` and their crash points on a topology of its own (2 regions x 3 zones).
 @Suite(.serialized) struct LifecycleTests {
@@ -78,6 +81,42 @@ import Testing
         let json = try topology.residency(["validate", "--json"])
         #expect(json.status == 65)
         #expect(json.text.contains("\"valid\" : false"))
+    }
+
+    @Test func upRefusesBeforeCreatingAnythingWhenAnotherProcessHoldsAPort() throws {
+        let topology = try TestTopology(regions: ["solo"], zones: 2)
+        defer { topology.destroy() }
+        let port = topology.firstPorts[0] + 1
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        #expect(bound == 0 && listen(fd, 1) == 0)
+        let refused = try topology.residency(["up"])
+        #expect(refused.status == 2)
+        #expect(refused.text.contains("another process listens on port \(port) (needed by solo-1/solo-b)"), "\(refused.text)")
+        #expect(!FileManager.default.fileExists(atPath: topology.statePath + "/layout.json"))
+    }
+
+    @Test func helpTeachesTheCommandsAndTheExitCodes() throws {
+        let topology = try TestTopology(regions: ["solo"], zones: 2)
+        defer { topology.destroy() }
+        let help = try CommandRunner.launch([TestTopology.executable, "--help"])
+        #expect(help.status == 0)
+        for text in ["validate", "up", "status", "down", "tenant", "Exit codes", "65 invalid input"] {
+            #expect(help.text.contains(text), "--help lacks \(text)")
+        }
+        let upHelp = try CommandRunner.launch([TestTopology.executable, "up", "--help"])
+        for text in ["--topology", "--state", "--demo", "--json", "RESIDENCY_STATE", "initdb"] {
+            #expect(upHelp.text.contains(text), "up --help lacks \(text)")
+        }
+        let createHelp = try CommandRunner.launch([TestTopology.executable, "tenant", "create", "--help"])
+        #expect(createHelp.text.contains("[a-z0-9-]{1,63}"))
     }
 
     @Test func aWrongCommandLineExits64() throws {
