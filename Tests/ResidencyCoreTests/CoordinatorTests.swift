@@ -1,0 +1,224 @@
+import ResidencyCore
+import Testing
+
+/// The six safety rules of promotion, one test each, plus the timing that keeps short
+/// freezes from failing a primary over.
+@Suite struct CoordinatorTests {
+    let topology = TopologyExample.topology
+    let shardID: ShardID = "us-east-1"
+    var shard: Shard { topology.shard(shardID)! }
+    var a: NodeID { shard.nodes[0] }
+    var b: NodeID { shard.nodes[1] }
+    var c: NodeID { shard.nodes[2] }
+
+    func at(_ ms: Int) -> Instant { Instant(.milliseconds(ms)) }
+
+    func standby(_ lsn: UInt64, upstream: Int? = nil, since: Duration? = nil) -> NodeProbe {
+        .reachable(NodeReport(inRecovery: true, receivedLSN: LSN(lsn), upstreamPort: upstream, sinceUpstreamMessage: since))
+    }
+
+    let primaryReport = NodeProbe.reachable(NodeReport(inRecovery: false, currentLSN: LSN(0x900)))
+
+    /// A leader with every shard healthy: primary in zone a, synchronous set {b, c}.
+    func leader() -> Coordinator {
+        var shards: [ShardID: ShardState] = [:]
+        for shard in topology.shards {
+            shards[shard.id] = ShardState(epoch: 1, primary: shard.nodes[0], synchronousSet: Array(shard.nodes.dropFirst()))
+        }
+        var coordinator = Coordinator(topology: topology, shards: shards, heldZones: [])
+        _ = coordinator.handle(.leaseAcquired(token: 7), now: at(0))
+        return coordinator
+    }
+
+    func operations(_ actions: [Coordinator.Action]) -> [ShardOperation] {
+        actions.compactMap { if case let .perform(operation, _) = $0 { operation } else { nil } }
+    }
+
+    /// The event-log records about the shard under test (the example topology's other
+    /// shards get no probes, so they count as failed and refused).
+    func records(_ actions: [Coordinator.Action]) -> [CoordinatorRecord] {
+        actions.compactMap { if case let .record(record) = $0, record.shard == shardID { record } else { nil } }
+    }
+
+    /// Runs an operation's steps to the end, collecting them in order.
+    func drive(_ coordinator: inout Coordinator, from first: ShardOperation, now: Instant) -> [ShardOperation.Step] {
+        var steps = [first.step]
+        var current = first
+        while true {
+            let next = operations(coordinator.handle(.stepDone(current.shard, current.step), now: now))
+            guard let operation = next.first else { return steps }
+            steps.append(operation.step)
+            current = operation
+        }
+    }
+
+    // Rule 1
+
+    @Test func aCandidateInAnotherRegionIsRefused() {
+        let elsewhere = NodeID(shard: shardID, zone: "eu-central-a")
+        #expect(!FailoverRules.isCandidate(elsewhere, for: shard, primary: a, in: topology))
+        #expect(!FailoverRules.isCandidate(NodeID(shard: "eu-central-1", zone: "eu-central-b"), for: shard, primary: a, in: topology))
+        #expect(!FailoverRules.isCandidate(a, for: shard, primary: a, in: topology))
+        #expect(FailoverRules.isCandidate(b, for: shard, primary: a, in: topology))
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(b, standby(0x500)), now: at(10))
+        let actions = coordinator.handle(.switchoverRequested(shardID, to: "eu-central-b"), now: at(20))
+        #expect(operations(actions).isEmpty)
+        #expect(records(actions).first?.kind == "switchover.refused")
+    }
+
+    // Rule 2
+
+    @Test func withOneZoneDownTheStandbyWithTheHighestReceivedLSNIsPromoted() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(200))
+        _ = coordinator.handle(.probed(b, standby(0x500)), now: at(1_050))
+        let actions = coordinator.handle(.probed(c, standby(0x600)), now: at(1_060))
+        let operation = operations(actions).first
+        #expect(operation?.to == c)
+        #expect(operation?.kind == .failover)
+        #expect(operation?.standbys == [b])
+    }
+
+    @Test func withTwoZonesDownAtOncePromotionIsRefusedAndAForcedOneIsRecordedAsSuch() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(200))
+        _ = coordinator.handle(.probed(c, .unreachable), now: at(200))
+        let actions = coordinator.handle(.probed(b, standby(0x500)), now: at(1_100))
+        #expect(operations(actions).isEmpty)
+        #expect(records(actions).map(\.kind) == ["failover.refused"])
+        #expect(records(coordinator.handle(.tick, now: at(1_300))).isEmpty, "the refusal is recorded once")
+
+        let forced = coordinator.handle(.failoverForced(shardID, to: "us-east-b"), now: at(1_400))
+        #expect(operations(forced).first?.kind == .forcedFailover)
+        #expect(operations(forced).first?.to == b)
+        #expect(records(forced).first?.detail.contains("FORCED by an operator") == true)
+    }
+
+    @Test func theSoleRemainingMemberOfASynchronousSetMayBePromoted() {
+        var coordinator = leader()
+        // First failover: a is lost, b is promoted with {c} as its synchronous set.
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
+        let first = operations(coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))).first!
+        #expect(first.to == b && first.standbys == [c])
+        _ = drive(&coordinator, from: first, now: at(1_100))
+        #expect(coordinator.shards[shardID]?.synchronousSet == [c])
+        // Then b's zone is lost too: c alone held every acknowledged commit.
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(2_000))
+        _ = coordinator.handle(.probed(b, .unreachable), now: at(2_000))
+        let second = operations(coordinator.handle(.probed(c, standby(0x700)), now: at(3_100))).first
+        #expect(second?.to == c)
+        #expect(second?.epoch == 3)
+        #expect(second?.standbys == [a, b], "no standby remains: commits wait for one to come back")
+    }
+
+    // Rules 3 and 4
+
+    @Test func theEpochIsBumpedBeforePromotion() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
+        let operation = operations(coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))).first!
+        #expect(operation.epoch == 2)
+        let steps = drive(&coordinator, from: operation, now: at(1_100))
+        #expect(steps.firstIndex(of: .epoch)! < steps.firstIndex(of: .promote)!)
+        #expect(coordinator.shards[shardID]?.epoch == 2)
+        #expect(coordinator.shards[shardID]?.primary == b)
+    }
+
+    @Test func theCandidateGetsItsNewSynchronousStandbysBeforeItIsPromoted() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
+        let operation = operations(coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))).first!
+        let steps = drive(&coordinator, from: operation, now: at(1_100))
+        #expect(steps == [.epoch, .synchronousStandbys, .repoint, .promote, .fence])
+    }
+
+    // Rule 5
+
+    @Test func aFormerPrimaryThatReappearsIsFencedBeforeAnythingElse() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
+        let operation = operations(coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))).first!
+        _ = drive(&coordinator, from: operation, now: at(1_100))
+        let actions = coordinator.handle(.probed(a, primaryReport), now: at(5_000))
+        let nodeActions = actions.filter { if case .record = $0 { false } else { true } }
+        #expect(nodeActions == [.fence(a, token: 7)])
+        #expect(coordinator.shards[shardID]?.needsRewind.contains(a) == true)
+        // Once fenced (down), it rejoins only with a rewind.
+        _ = coordinator.handle(.fenced(a), now: at(5_100))
+        var later = coordinator.handle(.probed(a, .unreachable), now: at(5_200))
+        later += coordinator.handle(.probed(b, primaryReport), now: at(6_200))
+        later += coordinator.handle(.probed(c, standby(0x900)), now: at(6_200))
+        later += coordinator.handle(.tick, now: at(6_300))
+        #expect(later.contains(.rejoin(a, primary: b, rewind: true, token: 7)))
+    }
+
+    // Rule 6 (never across regions)
+
+    @Test func aShardWhoseWholeRegionIsDownStaysDown() {
+        var coordinator = leader()
+        for node in [a, b, c] { _ = coordinator.handle(.probed(node, .unreachable), now: at(100)) }
+        let actions = coordinator.handle(.tick, now: at(1_200))
+        #expect(operations(actions).isEmpty)
+        #expect(records(actions).first?.detail.hasPrefix("no standby of the shard's region is reachable") == true)
+    }
+
+    // Leadership
+
+    @Test func aCoordinatorWhoseLeaseIsLostActsOnNoNode() {
+        var coordinator = leader()
+        _ = coordinator.handle(.leaseLost, now: at(50))
+        var actions: [Coordinator.Action] = []
+        actions += coordinator.handle(.probed(a, .unreachable), now: at(100))
+        actions += coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
+        actions += coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))
+        actions += coordinator.handle(.tick, now: at(5_000))
+        actions += coordinator.handle(.switchoverRequested(shardID, to: "us-east-b"), now: at(5_100))
+        #expect(actions.allSatisfy { if case .record = $0 { true } else { false } })
+        #expect(operations(actions).isEmpty)
+    }
+
+    @Test func everyNodeActionCarriesTheTokenItWasDecidedUnder() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
+        let actions = coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))
+        #expect(actions.contains { if case .perform(_, token: 7) = $0 { true } else { false } })
+    }
+
+    @Test func anOpenOperationIsResumedByTheNextLeader() {
+        let open = ShardOperation(kind: .failover, shard: shardID, from: a, to: b, epoch: 2, standbys: [c], step: .promote)
+        var coordinator = Coordinator(
+            topology: topology,
+            shards: [shardID: ShardState(epoch: 2, primary: b, synchronousSet: [c], operation: open)], heldZones: [])
+        let actions = coordinator.handle(.leaseAcquired(token: 8), now: at(0))
+        #expect(operations(actions) == [open])
+    }
+
+    // Timing
+
+    @Test func aShortFreezeOfThePrimaryCausesNoFailover() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, primaryReport), now: at(1_000))
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(1_400))
+        _ = coordinator.handle(.probed(b, standby(0x500)), now: at(1_500))
+        _ = coordinator.handle(.probed(c, standby(0x500)), now: at(1_500))
+        var actions = coordinator.handle(.probed(a, .unreachable), now: at(1_800))
+        actions += coordinator.handle(.probed(a, primaryReport), now: at(1_900))
+        actions += coordinator.handle(.tick, now: at(2_500))
+        #expect(operations(actions).isEmpty)
+    }
+
+    @Test func aStandbyThatStillHearsThePrimaryVetoesTheFailover() {
+        var coordinator = leader()
+        let port = topology.port(of: a)!
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600, upstream: port, since: .milliseconds(50))), now: at(1_050))
+        let actions = coordinator.handle(.probed(c, standby(0x500, upstream: port, since: .milliseconds(80))), now: at(1_060))
+        #expect(operations(actions).isEmpty)
+    }
+}
