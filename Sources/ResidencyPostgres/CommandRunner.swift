@@ -77,6 +77,33 @@ public enum CommandRunner {
         return Output(status: code, text: String(decoding: data, as: UTF8.self))
     }
 
+    /// Starts `arguments` in a session of its own with stdout and stderr appended to
+    /// `logFile`, and does not wait for it; returns its pid.
+    public static func spawnDetached(_ arguments: [String], logFile: String) throws(PostgresError) -> Int32 {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, spawnSetSID)
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        guard spawned == 0 else {
+            throw PostgresError(kind: .command, message: "cannot start: \(String(cString: strerror(spawned)))", context: arguments[0])
+        }
+        return pid
+    }
+
     /// glibc's `POSIX_SPAWN_SETSID` (spawn.h, glibc >= 2.26), which Swift's Glibc module
     /// does not export because it sits behind `_GNU_SOURCE`.
     private static let spawnSetSID: Int16 = 0x80

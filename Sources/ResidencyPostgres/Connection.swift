@@ -16,9 +16,15 @@ public final class Connection {
     public let address: String
 
     /// Connects; throws `PostgresError(kind: .connection)` with libpq's message.
-    public init(_ settings: ConnectionSettings) throws(PostgresError) {
-        address = "\(settings.host):\(settings.port)"
-        guard let conn = PQconnectdb(settings.connectionString) else {
+    public convenience init(_ settings: ConnectionSettings) throws(PostgresError) {
+        try self.init(connectionString: settings.connectionString, address: "\(settings.host):\(settings.port)")
+    }
+
+    /// Connects with libpq's blocking call, which honours `connect_timeout` per host of a
+    /// multi-host connection string (and so moves on past a frozen first host).
+    public init(connectionString: String, address: String) throws(PostgresError) {
+        self.address = address
+        guard let conn = PQconnectdb(connectionString) else {
             throw PostgresError(kind: .connection, message: "out of memory", context: address)
         }
         guard PQstatus(conn) == CONNECTION_OK else {
@@ -27,6 +33,83 @@ public final class Connection {
             throw PostgresError(kind: .connection, message: message, context: address)
         }
         self.conn = conn
+        installNoticeReceiver()
+    }
+
+    /// Connects to one server within `deadline`, with libpq's non-blocking calls, so that a
+    /// frozen server (which still completes the TCP handshake) costs the deadline and no more.
+    public init(_ settings: ConnectionSettings, deadline: ContinuousClock.Instant) throws(PostgresError) {
+        address = "\(settings.host):\(settings.port)"
+        guard let conn = PQconnectStart(settings.connectionString) else {
+            throw PostgresError(kind: .connection, message: "out of memory", context: address)
+        }
+        var status = PGRES_POLLING_WRITING
+        while status != PGRES_POLLING_OK {
+            guard status != PGRES_POLLING_FAILED, PQstatus(conn) != CONNECTION_BAD else {
+                let message = Self.trimmed(String(cString: PQerrorMessage(conn)))
+                PQfinish(conn)
+                throw PostgresError(kind: .connection, message: message, context: address)
+            }
+            guard Self.wait(for: conn, reading: status == PGRES_POLLING_READING, until: deadline) else {
+                PQfinish(conn)
+                throw PostgresError(kind: .timeout, message: "no connection by the deadline", context: address)
+            }
+            status = PQconnectPoll(conn)
+        }
+        self.conn = conn
+        installNoticeReceiver()
+    }
+
+    /// Runs one statement with parameters, giving up at `deadline`; after a timeout the
+    /// connection is unusable and must be dropped.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [String?] = [], deadline: ContinuousClock.Instant) throws(PostgresError) -> QueryResult {
+        let sent = Self.withCStrings(parameters) { pointers in
+            PQsendQueryParams(conn, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
+        }
+        guard sent == 1 else {
+            throw PostgresError(kind: .connection, message: Self.trimmed(String(cString: PQerrorMessage(conn))), context: address)
+        }
+        while PQflush(conn) == 1 {
+            guard Self.wait(for: conn, reading: false, until: deadline) else {
+                throw PostgresError(kind: .timeout, message: "no answer by the deadline", context: address)
+            }
+        }
+        var last: OpaquePointer?
+        while true {
+            while PQisBusy(conn) == 1 {
+                guard Self.wait(for: conn, reading: true, until: deadline) else {
+                    if let last { PQclear(last) }
+                    throw PostgresError(kind: .timeout, message: "no answer by the deadline", context: address)
+                }
+                guard PQconsumeInput(conn) == 1 else {
+                    if let last { PQclear(last) }
+                    throw PostgresError(kind: .connection, message: Self.trimmed(String(cString: PQerrorMessage(conn))), context: address)
+                }
+            }
+            guard let result = PQgetResult(conn) else { break }
+            if let last { PQclear(last) }
+            last = result
+        }
+        return try consume(last)
+    }
+
+    /// Waits until the connection's socket is readable (or writable) or `deadline` passes.
+    private static func wait(for conn: OpaquePointer, reading: Bool, until deadline: ContinuousClock.Instant) -> Bool {
+        let socket = PQsocket(conn)
+        guard socket >= 0 else { return false }
+        while true {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { return false }
+            let milliseconds = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
+            var descriptor = pollfd(fd: socket, events: Int16(reading ? POLLIN : POLLOUT), revents: 0)
+            let ready = poll(&descriptor, 1, milliseconds)
+            if ready > 0 { return true }
+            if ready < 0 && errno != EINTR { return false }
+        }
+    }
+
+    private func installNoticeReceiver() {
         PQsetNoticeReceiver(conn, { context, result in
             guard let context, let result else { return }
             let buffer = Unmanaged<NoticeBuffer>.fromOpaque(context).takeUnretainedValue()

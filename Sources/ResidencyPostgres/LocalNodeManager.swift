@@ -147,6 +147,45 @@ public struct LocalNodeManager: NodeManager {
         throw PostgresError(kind: .command, message: "postmaster \(pid) of \(server) did not exit after SIGKILL", context: "stop")
     }
 
+    /// Rewinds a stopped former primary onto `source`'s timeline (`pg_rewind`, which first
+    /// finishes crash recovery of a server that was killed), then makes it follow `source`.
+    ///
+    /// A just-promoted source records its new timeline in its control file only at its
+    /// next checkpoint; until then `pg_rewind` sees one timeline, says "no rewind required"
+    /// and exits 0, and the old primary can never follow. So the source checkpoints first.
+    public func rewind(_ server: String, from source: ConnectionSettings, slot: String) throws(PostgresError) {
+        precondition(runningPID(server) == nil, "pg_rewind needs a stopped server")
+        var settings = source
+        settings.statementTimeoutMilliseconds = 0
+        try Connection(settings).execute("CHECKPOINT")
+        try CommandRunner.run([
+            binaries.path("pg_rewind"), "--target-pgdata", dataDirectory(server), "--source-server", settings.connectionString,
+        ], as: user)
+        try followPrimary(server, primary: source, slot: slot)
+    }
+
+    /// The postmaster and every process it started: what a power loss takes down at once.
+    public func processes(_ server: String) -> [Int32] {
+        guard let postmaster = runningPID(server) else { return [] }
+        var pids = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, Int32(fields[1]) == postmaster { pids.append(pid) }
+        }
+        return pids
+    }
+
+    /// Sends `signal` to every process of the server at once; returns their pids.
+    @discardableResult
+    public func signalAll(_ server: String, _ signal: Int32) -> [Int32] {
+        let pids = processes(server)
+        for pid in pids { kill(pid, signal) }
+        return pids
+    }
+
     public func runningPID(_ server: String) -> Int32? {
         Self.postmasterPID(dataDirectory: dataDirectory(server))
     }

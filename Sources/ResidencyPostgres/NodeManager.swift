@@ -19,4 +19,11 @@ public protocol NodeManager: Sendable {
     func exists(_ server: String) -> Bool
     /// Deletes the server's data (it must be stopped).
     func remove(_ server: String) throws(PostgresError)
+    /// Makes a stopped server a standby of `primary` (configuration only).
+    func followPrimary(_ server: String, primary: ConnectionSettings, slot: String) throws(PostgresError)
+    /// Rewinds a stopped former primary onto `source`'s timeline and makes it follow `source`.
+    func rewind(_ server: String, from source: ConnectionSettings, slot: String) throws(PostgresError)
+    /// Sends `signal` to every process of the server at once (power loss, partition, fence).
+    @discardableResult
+    func signalAll(_ server: String, _ signal: Int32) -> [Int32]
 }

@@ -8,6 +8,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case statement
         /// A local program (initdb, pg_ctl, pg_basebackup) failed.
         case command
+        /// No answer by the caller's deadline; the connection is unusable afterwards.
+        case timeout
     }
 
     public let kind: Kind

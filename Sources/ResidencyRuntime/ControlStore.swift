@@ -64,6 +64,43 @@ public final class ControlStore {
             detail text NOT NULL DEFAULT ''
         );
         INSERT INTO control.meta (key, value) VALUES ('schema_version', '\(schemaVersion)') ON CONFLICT (key) DO NOTHING;
+        ALTER TABLE control.shards ADD COLUMN IF NOT EXISTS synchronous_standbys text[] NOT NULL DEFAULT '{}';
+        ALTER TABLE control.nodes ADD COLUMN IF NOT EXISTS needs_rewind boolean NOT NULL DEFAULT false;
+        ALTER TABLE control.events ADD COLUMN IF NOT EXISTS from_node text;
+        ALTER TABLE control.events ADD COLUMN IF NOT EXISTS to_node text;
+        ALTER TABLE control.events ADD COLUMN IF NOT EXISTS duration_ms bigint;
+        CREATE TABLE IF NOT EXISTS control.lease (
+            id int PRIMARY KEY CHECK (id = 1),
+            holder text NOT NULL DEFAULT '',
+            token bigint NOT NULL DEFAULT 0,
+            expires_at timestamptz NOT NULL DEFAULT '-infinity'
+        );
+        INSERT INTO control.lease (id) VALUES (1) ON CONFLICT (id) DO NOTHING;
+        CREATE TABLE IF NOT EXISTS control.held_zones (
+            zone text PRIMARY KEY,
+            mode text NOT NULL,
+            since timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE TABLE IF NOT EXISTS control.operations (
+            shard_id text PRIMARY KEY REFERENCES control.shards,
+            kind text NOT NULL,
+            from_zone text NOT NULL,
+            to_zone text NOT NULL,
+            epoch bigint NOT NULL,
+            standbys text[] NOT NULL,
+            step text NOT NULL,
+            started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        );
+        CREATE TABLE IF NOT EXISTS control.requests (
+            id bigserial PRIMARY KEY,
+            kind text NOT NULL,
+            shard_id text NOT NULL,
+            zone text NOT NULL,
+            requested_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            state text NOT NULL DEFAULT 'pending',
+            answer text NOT NULL DEFAULT ''
+        );
         """
 
     public func migrate() throws(RuntimeError) {
@@ -107,8 +144,9 @@ public final class ControlStore {
             for region in topology.regions {
                 for shard in region.shards {
                     try connection.query(
-                        "INSERT INTO control.shards (shard_id, region, primary_zone) VALUES ($1, $2, $3)",
-                        [shard.id.rawValue, region.id.rawValue, shard.zones[0].rawValue])
+                        "INSERT INTO control.shards (shard_id, region, primary_zone, synchronous_standbys) VALUES ($1, $2, $3, string_to_array($4, ','))",
+                        [shard.id.rawValue, region.id.rawValue, shard.zones[0].rawValue,
+                         shard.zones.dropFirst().map(\.rawValue).joined(separator: ",")])
                 }
                 for (node, port) in region.nodePorts {
                     try connection.query(
@@ -129,32 +167,37 @@ public final class ControlStore {
         public let region: RegionID
         public let epoch: Int64
         public let primary: NodeID
+        /// The standbys named in the primary's `synchronous_standby_names`.
+        public let synchronousStandbys: [NodeID]
     }
 
     public struct NodeRecord: Sendable, Hashable {
         public let node: NodeID
         public let port: Int
         public let created: Bool
+        /// A former primary that must be rewound before it may stream again.
+        public let needsRewind: Bool
     }
 
     public func shards() throws(RuntimeError) -> [ShardRecord] {
         let result = try run { () throws(PostgresError) in
-            try connection.query("SELECT shard_id, region, epoch, primary_zone FROM control.shards ORDER BY shard_id")
+            try connection.query("SELECT shard_id, region, epoch, primary_zone, array_to_string(synchronous_standbys, ',') FROM control.shards ORDER BY shard_id")
         }
         return result.rows.map { row in
             let shard = ShardID(row[0] ?? "")
             return ShardRecord(shard: shard, region: RegionID(row[1] ?? ""), epoch: Int64(row[2] ?? "") ?? 0,
-                               primary: NodeID(shard: shard, zone: ZoneID(row[3] ?? "")))
+                               primary: NodeID(shard: shard, zone: ZoneID(row[3] ?? "")),
+                               synchronousStandbys: (row[4] ?? "").split(separator: ",").map { NodeID(shard: shard, zone: ZoneID(String($0))) })
         }
     }
 
     public func nodes() throws(RuntimeError) -> [NodeRecord] {
         let result = try run { () throws(PostgresError) in
-            try connection.query("SELECT shard_id, zone, port, created FROM control.nodes ORDER BY shard_id, zone")
+            try connection.query("SELECT shard_id, zone, port, created, needs_rewind FROM control.nodes ORDER BY shard_id, zone")
         }
         return result.rows.map { row in
             NodeRecord(node: NodeID(shard: ShardID(row[0] ?? ""), zone: ZoneID(row[1] ?? "")),
-                       port: Int(row[2] ?? "") ?? 0, created: row[3] == "t")
+                       port: Int(row[2] ?? "") ?? 0, created: row[3] == "t", needsRewind: row[4] == "t")
         }
     }
 
@@ -219,11 +262,229 @@ public final class ControlStore {
     // MARK: events
 
     public func appendEvent(kind: String, shard: ShardID? = nil, epoch: Int64? = nil, detail: String) throws(RuntimeError) {
+        try appendEvent(CoordinatorRecord(kind: kind, shard: shard, epoch: epoch, detail: detail))
+    }
+
+    public func appendEvent(_ record: CoordinatorRecord, duration: Duration? = nil) throws(RuntimeError) {
         try run { () throws(PostgresError) in
             try connection.query(
-                "INSERT INTO control.events (kind, shard_id, epoch, detail) VALUES ($1, $2, $3::bigint, $4)",
-                [kind, shard?.rawValue, epoch.map(String.init), detail])
+                "INSERT INTO control.events (kind, shard_id, epoch, from_node, to_node, duration_ms, detail) VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $7)",
+                [record.kind, record.shard?.rawValue, record.epoch.map(String.init), record.from?.description, record.to?.description,
+                 duration.map { String(Self.milliseconds($0)) }, record.detail])
         }
+    }
+
+    static func milliseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+    }
+
+    /// One row of the event log.
+    public struct EventRow: Sendable, Hashable {
+        public let id: Int64
+        public let at: String
+        public let kind: String
+        public let shard: String?
+        public let epoch: Int64?
+        public let from: String?
+        public let to: String?
+        public let durationMilliseconds: Int64?
+        public let detail: String
+    }
+
+    /// The last `limit` events, oldest first.
+    public func events(limit: Int = 1000) throws(RuntimeError) -> [EventRow] {
+        let result = try run { () throws(PostgresError) in
+            try connection.query("""
+                SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), kind, shard_id, epoch, from_node, to_node, duration_ms, detail
+                FROM (SELECT * FROM control.events ORDER BY id DESC LIMIT $1::int) e ORDER BY id
+                """, [String(limit)])
+        }
+        return result.rows.map { row in
+            EventRow(id: Int64(row[0] ?? "") ?? 0, at: row[1] ?? "", kind: row[2] ?? "", shard: row[3], epoch: row[4].flatMap { Int64($0) },
+                     from: row[5], to: row[6], durationMilliseconds: row[7].flatMap { Int64($0) }, detail: row[8] ?? "")
+        }
+    }
+
+    // MARK: lease
+
+    /// Takes the lease, or renews it when `holder` has it; returns the token, or `nil` when
+    /// another holder's lease has not expired. The token grows with every new holder.
+    public func acquireLease(holder: String, ttl: Duration) throws(RuntimeError) -> Int64? {
+        let result = try run { () throws(PostgresError) in
+            try connection.query("""
+                UPDATE control.lease SET
+                    token = CASE WHEN holder = $1 THEN token ELSE token + 1 END,
+                    holder = $1,
+                    expires_at = clock_timestamp() + make_interval(secs => $2::double precision / 1000)
+                WHERE id = 1 AND (holder = $1 OR expires_at <= clock_timestamp())
+                RETURNING token
+                """, [holder, String(Self.milliseconds(ttl))])
+        }
+        return result.scalar.flatMap { Int64($0) }
+    }
+
+    /// Who holds the lease and until when; `nil` when nobody holds an unexpired one.
+    public func leaseHolder() throws(RuntimeError) -> (holder: String, expiresAt: String)? {
+        let row = try run { () throws(PostgresError) in
+            try connection.query("""
+                SELECT holder, to_char(expires_at AT TIME ZONE 'UTC', 'HH24:MI:SS.MS"Z"') FROM control.lease
+                WHERE id = 1 AND expires_at > clock_timestamp()
+                """).rows.first
+        }
+        guard let row else { return nil }
+        return (row[0] ?? "", row[1] ?? "")
+    }
+
+    /// Gives the lease up at once (a clean coordinator exit), if `token` still holds it.
+    public func releaseLease(token: Int64) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            try connection.query("UPDATE control.lease SET expires_at = '-infinity' WHERE id = 1 AND token = $1::bigint", [String(token)])
+        }
+    }
+
+    /// SQL condition: the lease is held, unexpired, under the token in `$1`.
+    static let leaseHeld = "EXISTS (SELECT 1 FROM control.lease WHERE id = 1 AND token = $1::bigint AND expires_at > clock_timestamp())"
+
+    /// A journaled write: `sql` takes the token as `$1`, checks `leaseHeld` in the same
+    /// statement and returns a row when it wrote. Throws `notLeader` otherwise, so the
+    /// caller never acts on a node after a stale write.
+    func journaled(_ sql: String, token: Int64, _ parameters: [String?]) throws(RuntimeError) {
+        let result = try run { () throws(PostgresError) in try connection.query(sql, [String(token)] + parameters) }
+        guard !result.rows.isEmpty else { throw RuntimeError.notLeader(token) }
+    }
+
+    /// A lease-checked no-op: proves leadership right before acting on a node.
+    public func checkLease(token: Int64) throws(RuntimeError) {
+        try journaled("SELECT 1 WHERE \(Self.leaseHeld)", token: token, [])
+    }
+
+    // MARK: operations (the coordinator's journal)
+
+    /// Records that `operation` is at its current step: the intent, before acting.
+    public func journal(_ operation: ShardOperation, token: Int64) throws(RuntimeError) {
+        try journaled("""
+            INSERT INTO control.operations AS o (shard_id, kind, from_zone, to_zone, epoch, standbys, step)
+            SELECT $2, $3, $4, $5, $6::bigint, string_to_array($7, ','), $8 WHERE \(Self.leaseHeld)
+            ON CONFLICT (shard_id) DO UPDATE SET step = EXCLUDED.step, updated_at = clock_timestamp()
+                WHERE o.epoch = EXCLUDED.epoch AND o.to_zone = EXCLUDED.to_zone
+            RETURNING 1
+            """, token: token, [operation.shard.rawValue, operation.kind.rawValue, operation.from.zone.rawValue, operation.to.zone.rawValue,
+                                String(operation.epoch), operation.standbys.map(\.zone.rawValue).joined(separator: ","), operation.step.rawValue])
+    }
+
+    /// Closes the operation (it is done). Idempotent.
+    public func finish(_ operation: ShardOperation, token: Int64) throws(RuntimeError) {
+        try checkLease(token: token)
+        try run { () throws(PostgresError) in
+            try connection.query("DELETE FROM control.operations WHERE shard_id = $1 AND epoch = $2::bigint",
+                                 [operation.shard.rawValue, String(operation.epoch)])
+        }
+    }
+
+    /// Rule 3: the new epoch and primary, recorded before any promotion. Idempotent.
+    public func bumpEpoch(_ operation: ShardOperation, token: Int64) throws(RuntimeError) {
+        try journaled("""
+            UPDATE control.shards SET epoch = $3::bigint, primary_zone = $4, synchronous_standbys = string_to_array($5, ',')
+            WHERE shard_id = $2 AND epoch IN ($3::bigint - 1, $3::bigint) AND \(Self.leaseHeld)
+            RETURNING 1
+            """, token: token, [operation.shard.rawValue, String(operation.epoch), operation.to.zone.rawValue,
+                                operation.standbys.map(\.zone.rawValue).joined(separator: ",")])
+    }
+
+    public func setNeedsRewind(_ node: NodeID, _ value: Bool, token: Int64) throws(RuntimeError) {
+        try journaled("""
+            UPDATE control.nodes SET needs_rewind = $4::boolean WHERE shard_id = $2 AND zone = $3 AND \(Self.leaseHeld) RETURNING 1
+            """, token: token, [node.shard.rawValue, node.zone.rawValue, value ? "true" : "false"])
+    }
+
+    /// Without a lease: `up` and `zone start` when no coordinator runs.
+    public func clearNeedsRewind(_ node: NodeID) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            try connection.query("UPDATE control.nodes SET needs_rewind = false WHERE shard_id = $1 AND zone = $2", [node.shard.rawValue, node.zone.rawValue])
+        }
+    }
+
+    public func setSynchronousStandbys(_ shard: ShardID, _ standbys: [NodeID], token: Int64) throws(RuntimeError) {
+        try journaled("""
+            UPDATE control.shards SET synchronous_standbys = string_to_array($3, ',') WHERE shard_id = $2 AND \(Self.leaseHeld) RETURNING 1
+            """, token: token, [shard.rawValue, standbys.map(\.zone.rawValue).joined(separator: ",")])
+    }
+
+    /// The open operations.
+    public func openOperations() throws(RuntimeError) -> [ShardOperation] {
+        let rows = try run { () throws(PostgresError) in
+            try connection.query("SELECT shard_id, kind, from_zone, to_zone, epoch, array_to_string(standbys, ','), step FROM control.operations ORDER BY shard_id").rows
+        }
+        return rows.compactMap { row in
+            let shard = ShardID(row[0] ?? "")
+            guard let kind = ShardOperation.Kind(rawValue: row[1] ?? ""), let step = ShardOperation.Step(rawValue: row[6] ?? "") else { return nil }
+            return ShardOperation(
+                kind: kind, shard: shard, from: NodeID(shard: shard, zone: ZoneID(row[2] ?? "")),
+                to: NodeID(shard: shard, zone: ZoneID(row[3] ?? "")), epoch: Int64(row[4] ?? "") ?? 0,
+                standbys: (row[5] ?? "").split(separator: ",").map { NodeID(shard: shard, zone: ZoneID(String($0))) }, step: step)
+        }
+    }
+
+    // MARK: zones held down by an operator
+
+    /// Held zones and the mode (`power-loss`, `partition`) they were stopped with.
+    public func heldZones() throws(RuntimeError) -> [ZoneID: String] {
+        let rows = try run { () throws(PostgresError) in try connection.query("SELECT zone, mode FROM control.held_zones").rows }
+        var zones: [ZoneID: String] = [:]
+        for row in rows { zones[ZoneID(row[0] ?? "")] = row[1] ?? "" }
+        return zones
+    }
+
+    public func holdZone(_ zone: ZoneID, mode: String) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            try connection.query("INSERT INTO control.held_zones (zone, mode) VALUES ($1, $2) ON CONFLICT (zone) DO UPDATE SET mode = EXCLUDED.mode",
+                                 [zone.rawValue, mode])
+        }
+    }
+
+    /// Releases the zone; returns the mode it was held in, if it was.
+    public func releaseZone(_ zone: ZoneID) throws(RuntimeError) -> String? {
+        try run { () throws(PostgresError) in
+            try connection.query("DELETE FROM control.held_zones WHERE zone = $1 RETURNING mode", [zone.rawValue]).scalar
+        }
+    }
+
+    // MARK: operator requests (CLI -> coordinator)
+
+    public struct Request: Sendable, Hashable {
+        public let id: Int64
+        public let kind: String
+        public let shard: ShardID
+        public let zone: ZoneID
+    }
+
+    public func submitRequest(kind: String, shard: ShardID, zone: ZoneID) throws(RuntimeError) -> Int64 {
+        let id = try run { () throws(PostgresError) in
+            try connection.query("INSERT INTO control.requests (kind, shard_id, zone) VALUES ($1, $2, $3) RETURNING id",
+                                 [kind, shard.rawValue, zone.rawValue]).scalar
+        }
+        return Int64(id ?? "") ?? 0
+    }
+
+    public func pendingRequests() throws(RuntimeError) -> [Request] {
+        let rows = try run { () throws(PostgresError) in
+            try connection.query("SELECT id, kind, shard_id, zone FROM control.requests WHERE state = 'pending' ORDER BY id").rows
+        }
+        return rows.map { Request(id: Int64($0[0] ?? "") ?? 0, kind: $0[1] ?? "", shard: ShardID($0[2] ?? ""), zone: ZoneID($0[3] ?? "")) }
+    }
+
+    public func answerRequest(_ id: Int64, state: String, answer: String) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            try connection.query("UPDATE control.requests SET state = $2, answer = $3 WHERE id = $1::bigint", [String(id), state, answer])
+        }
+    }
+
+    /// The state (`pending`, `accepted`, `done`, `refused`) and answer of a request.
+    public func request(_ id: Int64) throws(RuntimeError) -> (state: String, answer: String)? {
+        let row = try run { () throws(PostgresError) in
+            try connection.query("SELECT state, answer FROM control.requests WHERE id = $1::bigint", [String(id)]).rows.first
+        }
+        return row.map { ($0[0] ?? "", $0[1] ?? "") }
     }
 
     // MARK: plumbing

@@ -1,4 +1,5 @@
 import Foundation
+import ResidencyCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,7 +14,7 @@ public enum CrashPoint {
     public static let all = [
         "up.after-control-initdb", "up.after-primary-initdb", "up.after-schema", "up.after-basebackup",
         "up.before-synchronous-standbys", "tenant.after-data",
-    ]
+    ] + ShardOperation.Step.allCases.filter { $0 != .done }.map { "coordinator.after-\($0.rawValue)" }
 
     public static func reach(_ name: String) {
         precondition(all.contains(name), "unknown crash point \(name)")

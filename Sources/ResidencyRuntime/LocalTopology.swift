@@ -21,6 +21,16 @@ public struct LocalTopology {
         self.progress = progress
     }
 
+    /// The node manager of a created topology.
+    public static func nodeManager(_ layout: StateDirectory.Layout) throws(RuntimeError) -> LocalNodeManager {
+        do {
+            return LocalNodeManager(binaries: try ServerBinaries.locate(), user: try ServerUser.current(),
+                                    dataRoot: layout.dataRoot, passfile: layout.passfile)
+        } catch {
+            throw RuntimeError(.unavailable, error.description)
+        }
+    }
+
     /// The server folder name of the control server.
     public static let controlServer = "control"
 
@@ -30,12 +40,17 @@ public struct LocalTopology {
         public var started: [String] = []
         public var reconfigured: [String] = []
         public var tenantsCreated: [TenantID] = []
-        public var changedNothing: Bool { created.isEmpty && started.isEmpty && reconfigured.isEmpty && tenantsCreated.isEmpty }
+        /// The background coordinator's pid, when one runs.
+        public var coordinatorPID: Int32?
+        public var coordinatorStarted = false
+        public var changedNothing: Bool {
+            created.isEmpty && started.isEmpty && reconfigured.isEmpty && tenantsCreated.isEmpty && !coordinatorStarted
+        }
     }
 
     // MARK: up
 
-    public func up(_ topology: Topology, topologyDirectory: String, demo: Bool) throws(RuntimeError) -> UpReport {
+    public func up(_ topology: Topology, topologyDirectory: String, demo: Bool, startCoordinator: Bool = true) throws(RuntimeError) -> UpReport {
         let lock = try state.lock()
         defer { withExtendedLifetime(lock) {} }
         let user: ServerUser
@@ -75,10 +90,16 @@ public struct LocalTopology {
             try control.recordNewTopology(topology)
         }
 
-        let nodes = try control.nodes()
+        let held = Set(try control.heldZones().keys)
+        let nodes = try control.nodes().filter { !held.contains($0.node.zone) }
         try Self.requirePortsFree(nodes.filter { manager.runningPID($0.node.fileName) == nil }.map { ($0.node.description, $0.port) })
         let data = DataNodes(layout: layout)
+        let open = Set(try control.openOperations().map(\.shard))
         for shard in try control.shards() {
+            if open.contains(shard.shard) {
+                progress("shard \(shard.shard): a failover or switchover is in progress; the coordinator finishes it")
+                continue
+            }
             try ensureShard(shard, nodes: nodes.filter { $0.node.shard == shard.shard }, topology: topology,
                             manager: manager, control: control, data: data, secrets: secrets, report: &report)
         }
@@ -91,6 +112,12 @@ public struct LocalTopology {
                 _ = try catalog.create(request)
                 report.tenantsCreated.append(tenant)
             }
+        }
+        if startCoordinator {
+            let (pid, started) = try CoordinatorProcess(state: state).start()
+            report.coordinatorPID = pid
+            report.coordinatorStarted = started
+            if started { progress("started the coordinator (pid \(pid), log \(CoordinatorProcess(state: state).logFile))") }
         }
         return report
     }
@@ -127,7 +154,8 @@ public struct LocalTopology {
         manager: LocalNodeManager, control: ControlStore, data: DataNodes, secrets: Secrets, report: inout UpReport
     ) throws(RuntimeError) {
         guard let primary = nodes.first(where: { $0.node == shard.primary }) else {
-            throw RuntimeError(.unavailable, "the control database has no node for the primary \(shard.primary) of shard \(shard.shard)")
+            progress("shard \(shard.shard): its primary \(shard.primary) is in a zone held down; left as it is")
+            return
         }
         let primarySettings = data.settings(port: primary.port)
 
@@ -162,6 +190,16 @@ public struct LocalTopology {
         for standby in standbys {
             let name = standby.node.fileName
             if standby.created && manager.exists(name) {
+                if standby.needsRewind && manager.runningPID(name) == nil {
+                    // A former primary is never just restarted: a commit whose wait for a
+                    // standby was cancelled is still committed locally.
+                    progress("rewinding former primary \(standby.node) onto \(primary.node)")
+                    try step("rewind \(standby.node)") { () throws(PostgresError) in
+                        try ReplicationAdmin.ensureSlot(standby.node.postgresName, on: try Connection(primarySettings))
+                        try manager.rewind(name, from: primarySettings, slot: standby.node.postgresName)
+                    }
+                    try control.clearNeedsRewind(standby.node)
+                }
                 try startIfStopped(standby, manager: manager, report: &report)
                 continue
             }
@@ -173,10 +211,7 @@ public struct LocalTopology {
                 try manager.stop(name)
                 try manager.remove(name)
                 let admin = try Connection(primarySettings)
-                try admin.query("""
-                    SELECT pg_create_physical_replication_slot($1, true)
-                    WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)
-                    """, [standby.node.postgresName])
+                try ReplicationAdmin.ensureSlot(standby.node.postgresName, on: admin)
                 try manager.createStandby(name, from: primarySettings, slot: standby.node.postgresName)
                 CrashPoint.reach("up.after-basebackup")
                 try manager.start(name, port: standby.port, clusterName: standby.node.description)
@@ -186,18 +221,19 @@ public struct LocalTopology {
             report.created.append(standby.node.description)
         }
 
-        // A commit is acknowledged only once a second zone has it.
-        let desired = Self.synchronousStandbyNames(standbys.map(\.node))
+        // A commit is acknowledged only once a second zone has it. The set is the one the
+        // control store records (the coordinator narrows it after a failover).
+        let recorded = shard.synchronousStandbys.isEmpty ? standbys.map(\.node) : shard.synchronousStandbys
+        let desired = ReplicationAdmin.synchronousStandbyNames(recorded)
         try step("synchronous standbys of \(primary.node)") { () throws(PostgresError) in
             let admin = try Connection(primarySettings)
             let current = try admin.query("SHOW synchronous_standby_names").scalar ?? ""
             if current != desired {
                 CrashPoint.reach("up.before-synchronous-standbys")
-                try admin.execute("ALTER SYSTEM SET synchronous_standby_names = \(SQLText.literal(desired))")
-                try admin.query("SELECT pg_reload_conf()")
+                try ReplicationAdmin.setSynchronousStandbyNames(desired, on: admin)
                 report.reconfigured.append("\(primary.node): synchronous_standby_names = \(desired)")
             }
-            try waitForStreaming(standbys.map(\.node), on: admin)
+            try waitForStreaming(standbys.filter { !$0.needsRewind || manager.runningPID($0.node.fileName) != nil }.map(\.node), on: admin)
         }
     }
 
@@ -209,10 +245,6 @@ public struct LocalTopology {
         }
     }
 
-    /// `ANY 1 ("eu_central_1__eu_central_b", "eu_central_1__eu_central_c")`.
-    public static func synchronousStandbyNames(_ standbys: [NodeID]) -> String {
-        "ANY 1 (" + standbys.map { "\"\($0.postgresName)\"" }.joined(separator: ", ") + ")"
-    }
 
     private func startIfStopped(_ record: ControlStore.NodeRecord, manager: LocalNodeManager, report: inout UpReport) throws(RuntimeError) {
         try step("start \(record.node)") { () throws(PostgresError) in
@@ -266,8 +298,11 @@ public struct LocalTopology {
         do {
             let lock = try state.lock()
             defer { withExtendedLifetime(lock) {} }
-            let binaries = try ServerBinaries.locate()
-            let manager = LocalNodeManager(binaries: binaries, user: try ServerUser.current(), dataRoot: layout.dataRoot, passfile: layout.passfile)
+            if let pid = CoordinatorProcess(state: state).stop() {
+                progress("stopped the coordinator (pid \(pid))")
+                report.stopped.append(("coordinator", pid))
+            }
+            let manager = try Self.nodeManager(layout)
             // Primaries first, so their standbys receive the shutdown checkpoint; the control server last.
             var servers = ((try? FileManager.default.contentsOfDirectory(atPath: layout.dataRoot)) ?? [])
                 .filter { $0 != Self.controlServer && manager.exists($0) }.sorted()

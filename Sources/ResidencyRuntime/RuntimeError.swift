@@ -19,6 +19,11 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
+    /// A journaled write found the lease held by someone else (or expired): act on no node.
+    static func notLeader(_ token: Int64) -> RuntimeError {
+        RuntimeError(.unavailable, "lease token \(token) is no longer valid: another coordinator leads")
+    }
+
     static func topologyChanged(_ differences: [TopologyDifference], state: String) -> RuntimeError {
         RuntimeError(.invalidInput, """
             regions/ no longer matches the topology created in \(state); nothing was changed. Differences:

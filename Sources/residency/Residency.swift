@@ -13,13 +13,18 @@ struct Residency: ParsableCommand {
               residency up --demo             create and start the default topology with demo tenants
               residency status                every node's role, replication state and lag
               residency tenant create acme --realm eu --demo-rows 100
+              residency zone stop eu-central-a --mode power-loss   a zone failure; the coordinator fails over
+              residency events                what the coordinator did, step by step
               residency down [--purge]        stop every server [and delete the data]
 
             Exit codes: 0 done, every check held; 1 a check did not hold (unhealthy);
             2 could not do it (a server unreachable, a step failed); 64 wrong command line;
             65 invalid input (a topology file, a tenant name), with file:line:col where there is a file.
             """,
-        subcommands: [ValidateCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self]
+        subcommands: [
+            ValidateCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self, CoordinatorCommand.self,
+            ZoneCommand.self, SwitchoverCommand.self, FailoverCommand.self, EventsCommand.self, ConninfoCommand.self,
+        ]
     )
 
     /// The one place that bootstraps logging and turns errors into exit codes.

@@ -25,6 +25,8 @@ struct UpCommand: ParsableCommand {
     @OptionGroup var state: StateOptions
     @Flag(name: .long, help: "Also create demo tenants (one per realm) with rows.")
     var demo = false
+    @Flag(name: .long, help: "Do not start the background coordinator (no automatic failover).")
+    var noCoordinator = false
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -32,7 +34,7 @@ struct UpCommand: ParsableCommand {
         let directory = state.directory
         let start = ContinuousClock.now
         let runner = LocalTopology(state: directory, logger: Logger(label: "residency.up"), progress: Terminal.progress())
-        let report = try runner.up(loaded, topologyDirectory: topology.topology, demo: demo)
+        let report = try runner.up(loaded, topologyDirectory: topology.topology, demo: demo, startCoordinator: !noCoordinator)
         let elapsed = ContinuousClock.now - start
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         if output.json {
@@ -50,6 +52,9 @@ struct UpCommand: ParsableCommand {
         if !report.started.isEmpty { Terminal.output("started: \(report.started.joined(separator: ", "))") }
         for line in report.reconfigured { Terminal.output("set: \(line)") }
         if !report.tenantsCreated.isEmpty { Terminal.output("demo tenants: \(report.tenantsCreated.map(\.rawValue).joined(separator: ", "))") }
+        if report.coordinatorStarted, let pid = report.coordinatorPID {
+            Terminal.output("coordinator started (pid \(pid)); log: \(CoordinatorProcess(state: directory).logFile)")
+        }
         Terminal.output(String(format: "topology up in %.1f s: %d shard(s), %d node(s); see `residency status`", seconds, loaded.shards.count, loaded.nodes.count))
     }
 

@@ -45,7 +45,7 @@ import Testing
             #expect(expected.count == 2)
             let connection = try topology.connect(port: primary.port)
             #expect(try connection.query("SHOW synchronous_standby_names").scalar
-                == LocalTopology.synchronousStandbyNames(nodes.filter { $0.node.shard == primary.node.shard && $0.role == .standby }.map(\.node)))
+                == ReplicationAdmin.synchronousStandbyNames(nodes.filter { $0.node.shard == primary.node.shard && $0.role == .standby }.map(\.node)))
             let rows = try connection.query("SELECT application_name, state, sync_state FROM pg_stat_replication").rows
             #expect(Set(rows.compactMap { $0[0] }) == expected)
             #expect(rows.allSatisfy { $0[1] == "streaming" && $0[2] == "quorum" }, "\(rows)")
@@ -190,7 +190,7 @@ import Testing
         let pids = try topology.serverPIDs()
         let settings = try snapshot()
         #expect(pids.count == 7)
-        let again = try topology.residency(["up", "--json"])
+        let again = try topology.residency(["up", "--no-coordinator", "--json"])
         #expect(again.status == 0, "\(again.text)")
         #expect(again.text.contains("\"changed_nothing\" : true"))
         #expect(try topology.serverPIDs() == pids)
@@ -220,7 +220,7 @@ import Testing
         let unhealthy = try topology.residency(["status"])
         #expect(unhealthy.status == 1)
         #expect(unhealthy.text.contains("standby \(standby.node) is unreachable"))
-        let up = try topology.residency(["up"])
+        let up = try topology.residency(["up", "--no-coordinator"])
         #expect(up.status == 0)
         #expect(up.text.contains("started: \(standby.node)"))
         #expect(try topology.residency(["status"]).status == 0)
@@ -251,7 +251,7 @@ import Testing
         try topology.writeTopology(extraApp: "newapp")
         defer { try? topology.writeTopology() }
         let pids = try topology.serverPIDs()
-        let refused = try topology.residency(["up"])
+        let refused = try topology.residency(["up", "--no-coordinator"])
         #expect(refused.status == 65)
         #expect(refused.text.contains("added   app newapp: residency-eligible"), "\(refused.text)")
         #expect(try topology.serverPIDs() == pids)

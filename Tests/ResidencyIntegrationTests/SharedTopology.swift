@@ -11,7 +11,7 @@ enum SharedTopology {
             let topology = try TestTopology(regions: ["north", "south"], zones: 3)
             created = topology
             atexit { SharedTopology.created?.destroy() }
-            let up = try topology.residency(["up"])
+            let up = try topology.residency(["up", "--no-coordinator"])
             guard up.status == 0 else { throw TestError("residency up failed (\(up.status)):\n\(up.text)") }
             for (tenant, realm) in [("acme", "r0"), ("globex", "r0"), ("initech", "r1")] {
                 let created = try topology.residency(["tenant", "create", tenant, "--realm", realm, "--apps", "tempo", "--demo-rows", "5"])
