@@ -39,6 +39,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Drills: the workload that writes through a tenant's connection string and records every attempt.
+        .target(name: "ResidencyChaos", dependencies: ["ResidencyCore", "ResidencyPostgres"]),
         // Pure renderers: terminal tables and JSON documents.
         .target(name: "ResidencyReport", dependencies: ["ResidencyCore"]),
         .executableTarget(
@@ -54,7 +56,7 @@ let package = Package(
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.
         .testTarget(
             name: "ResidencyIntegrationTests",
-            dependencies: ["residency", "ResidencyRuntime", "ResidencyPostgres", "ResidencyConfig", "ResidencyCore"]
+            dependencies: ["residency", "ResidencyRuntime", "ResidencyPostgres", "ResidencyConfig", "ResidencyCore", "ResidencyChaos"]
         ),
     ],
     swiftLanguageModes: [.v6]
