@@ -51,6 +51,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // bench/failover.sh: RTO of zone failures against real servers (prints figures; not a test).
+        .executableTarget(
+            name: "residency-failover-bench",
+            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],
+            path: "bench/FailoverBench"
+        ),
         .testTarget(name: "ResidencyCoreTests", dependencies: ["ResidencyCore"]),
         .testTarget(name: "ResidencyConfigTests", dependencies: ["ResidencyConfig", "ResidencyCore"]),
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.

@@ -121,6 +121,7 @@ public struct LocalNodeManager: NodeManager {
     @discardableResult
     public func start(_ server: String, port: Int, clusterName: String) throws(PostgresError) -> Bool {
         if runningPID(server) != nil { return false }
+        waitForReaping(server)
         do {
             try CommandRunner.run([
                 binaries.path("pg_ctl"), "start", "--pgdata", dataDirectory(server), "--log", logFile(server),
@@ -134,6 +135,21 @@ public struct LocalNodeManager: NodeManager {
                 context: "pg_ctl start")
         }
         return true
+    }
+
+    /// PostgreSQL refuses to start while the pid in `postmaster.pid` exists, and a killed
+    /// postmaster exists for a while: dying, then a zombie until its parent reaps it. Waits
+    /// (10 s at most) until it is gone, rather than deleting the lock file, which would also
+    /// bypass PostgreSQL's check for orphaned backends. Only called once `runningPID` found
+    /// no live server.
+    private func waitForReaping(_ server: String) {
+        guard let text = try? String(contentsOfFile: dataDirectory(server) + "/postmaster.pid", encoding: .utf8),
+              let first = text.split(separator: "\n").first, let pid = Int32(first.trimmingCharacters(in: .whitespaces)), pid > 0
+        else { return }
+        for _ in 0..<500 {
+            guard kill(pid, 0) == 0 else { return }
+            usleep(20_000)
+        }
     }
 
     @discardableResult
