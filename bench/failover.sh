@@ -7,19 +7,13 @@
 # Usage: bench/failover.sh [POWER_LOSS] [PARTITION] [FREEZE] [BASELINE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 swift build --product residency >/dev/null
 swift build --product residency-failover-bench >/dev/null
 bin=.build/debug/residency
 work=$(mktemp -d /tmp/residency-failover-XXXXXX)
 trap '"$bin" down --purge --state "$work/state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-mkdir "$work/regions"
-cp regions/*.yaml "$work/regions/"
-python3 - "$work/regions" <<'PY'
-import re, sys, glob
-for f in glob.glob(sys.argv[1] + "/*.yaml"):
-    text = open(f).read()
-    open(f, "w").write(re.sub(r'\b(2\d{4})\b', lambda m: str(int(m.group(1)) + 10000), text))
-PY
+shifted_topology "$work/regions"
 "$bin" up --topology "$work/regions" --state "$work/state" >/dev/null
 "$bin" tenant create bench-us --realm us --state "$work/state" >/dev/null
 "$bin" tenant create bench-de --realm de --state "$work/state" >/dev/null

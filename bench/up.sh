@@ -10,19 +10,13 @@
 # the default ports is not disturbed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 runs=${1:-5}
 bin=${RESIDENCY_BIN:-.build/debug/residency}
 [ -x "$bin" ] || swift build --product residency >/dev/null
 work=$(mktemp -d /tmp/residency-bench-XXXXXX)
 trap '"$bin" down --purge --state "$work/state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-mkdir "$work/regions"
-cp regions/*.yaml "$work/regions/"
-python3 - "$work/regions" <<'PY'
-import re, sys, glob
-for f in glob.glob(sys.argv[1] + "/*.yaml"):
-    text = open(f).read()
-    open(f, "w").write(re.sub(r'\b(2\d{4})\b', lambda m: str(int(m.group(1)) + 10000), text))
-PY
+shifted_topology "$work/regions"
 "$bin" validate --topology "$work/regions" >/dev/null
 
 now() { date +%s.%N; }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ResidencyCore
 import ResidencyReport
 import ResidencyRuntime
 
@@ -47,12 +48,11 @@ struct ConninfoCommand: ParsableCommand {
     @OptionGroup var state: StateOptions
 
     func run() throws {
-        guard let id = ResidencyCore.TenantID(validating: tenant) else {
-            throw Failure(message: "invalid tenant name '\(tenant)': use \(ResidencyCore.TenantID.pattern)", exitCode: Failure.invalidInput)
+        guard let id = TenantID(validating: tenant) else {
+            throw Failure(message: "invalid tenant name '\(tenant)': use \(TenantID.pattern)", exitCode: Failure.invalidInput)
         }
         let layout = try state.directory.requireLayout()
         Terminal.output(try TenantConnection.connectionString(for: id, control: try ControlStore(layout: layout), layout: layout))
     }
 }
 
-import ResidencyCore

@@ -28,7 +28,7 @@ struct ZoneCommand: ParsableCommand {
             let layout = try state.directory.requireLayout()
             let control = try ControlStore(layout: layout)
             let signalled = try ZoneFaults(layout: layout, control: control).stop(ZoneID(zone), mode: mode)
-            report(signalled, verb: mode == .powerLoss ? "killed" : "froze", json: output.json)
+            ZoneCommand.report(signalled, verb: mode == .powerLoss ? "killed" : "froze", json: output.json)
         }
     }
 
@@ -46,7 +46,7 @@ struct ZoneCommand: ParsableCommand {
             let layout = try state.directory.requireLayout()
             let control = try ControlStore(layout: layout)
             let thawed = try ZoneFaults(layout: layout, control: control).start(ZoneID(zone))
-            report(thawed, verb: "thawed", json: output.json)
+            ZoneCommand.report(thawed, verb: "thawed", json: output.json)
             if !output.json, (try? control.leaseHolder()) == nil {
                 Terminal.output("no coordinator runs: run `residency up` to restart the zone's stopped servers")
             }
@@ -65,12 +65,4 @@ struct ZoneCommand: ParsableCommand {
             }
         }
     }
-}
-
-extension ZoneCommand.Stop {
-    func report(_ nodes: [(node: NodeID, pids: [Int32])], verb: String, json: Bool) { ZoneCommand.report(nodes, verb: verb, json: json) }
-}
-
-extension ZoneCommand.Start {
-    func report(_ nodes: [(node: NodeID, pids: [Int32])], verb: String, json: Bool) { ZoneCommand.report(nodes, verb: verb, json: json) }
 }

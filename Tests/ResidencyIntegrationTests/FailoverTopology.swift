@@ -7,29 +7,10 @@ import ResidencyRuntime
 import Glibc
 #endif
 
-/// The 2 regions x 3 zones topology of the failover tests (created without a coordinator;
-/// each test starts the coordinators it needs), destroyed when the test process exits.
+/// The 2 regions x 3 zones topology of the failover tests, created without a coordinator
+/// (each test starts the coordinators it needs), destroyed when the test process exits.
 enum FailoverTopology {
-    private static let instance: Result<TestTopology, TestError> = {
-        do {
-            let topology = try TestTopology(regions: ["left", "right"], zones: 3)
-            created = topology
-            atexit { FailoverTopology.created?.destroy() }
-            let up = try topology.residency(["up", "--no-coordinator"])
-            guard up.status == 0 else { throw TestError("residency up failed (\(up.status)):\n\(up.text)") }
-            for (tenant, realm) in [("wayne", "r0"), ("stark", "r1")] {
-                let created = try topology.residency(["tenant", "create", tenant, "--realm", realm])
-                guard created.status == 0 else { throw TestError("tenant create \(tenant) failed:\n\(created.text)") }
-            }
-            return .success(topology)
-        } catch let error as TestError {
-            return .failure(error)
-        } catch {
-            return .failure(TestError("\(error)"))
-        }
-    }()
-
-    nonisolated(unsafe) private static var created: TestTopology?
+    private static let instance = TestTopology.shared(regions: ["left", "right"], tenants: [("wayne", "r0"), ("stark", "r1")])
 
     static func get() throws -> TestTopology { try instance.get() }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ResidencyCore
 import ResidencyPostgres
 import ResidencyRuntime
@@ -118,6 +119,31 @@ final class TestTopology: Sendable {
         }
         return pids
     }
+
+    /// A topology for a whole suite: `up --no-coordinator`, then `tenants` (name, realm)
+    /// created with `tenantArguments`; destroyed when the test process exits.
+    static func shared(regions: [String], tenants: [(String, String)], tenantArguments: [String] = []) -> Result<TestTopology, TestError> {
+        do {
+            let topology = try TestTopology(regions: regions, zones: 3)
+            destroyAtExit.withLock { $0.append(topology) }
+            let up = try topology.residency(["up", "--no-coordinator"])
+            guard up.status == 0 else { throw TestError("residency up failed (\(up.status)):\n\(up.text)") }
+            for (tenant, realm) in tenants {
+                let created = try topology.residency(["tenant", "create", tenant, "--realm", realm] + tenantArguments)
+                guard created.status == 0 else { throw TestError("tenant create \(tenant) failed:\n\(created.text)") }
+            }
+            return .success(topology)
+        } catch let error as TestError {
+            return .failure(error)
+        } catch {
+            return .failure(TestError("\(error)"))
+        }
+    }
+
+    private static let destroyAtExit: Mutex<[TestTopology]> = {
+        atexit { TestTopology.destroyAtExit.withLock { $0.forEach { $0.destroy() } } }
+        return Mutex([])
+    }()
 
     /// Stops everything and deletes every file, whatever state the test left.
     func destroy() {
