@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark: failover RTO. Creates the default topology (regions/, ports moved up by
-# 10000 so a running topology is not disturbed) with its coordinator and one tenant per
+# 5000 so a running topology is not disturbed) with its coordinator and one tenant per
 # shard, then runs residency-failover-bench: steady writes on every shard, a zone failure
 # of one shard's primary per round (20 power losses, 5 partitions), 10 freezes of 300 ms,
 # and a same-run baseline (no coordinator: the primary killed and restarted in place).

@@ -1,6 +1,6 @@
 # Shared by the benchmark scripts (source it).
 
-# shifted_topology DIR: writes regions/ to DIR with every port moved up by 10000, so a
+# shifted_topology DIR: writes regions/ to DIR with every port moved up by 5000 (still below the ephemeral port range, 32768+), so a
 # benchmark never disturbs a topology running on the default ports.
 shifted_topology() {
   mkdir -p "$1"
@@ -9,6 +9,6 @@ shifted_topology() {
 import re, sys, glob
 for f in glob.glob(sys.argv[1] + "/*.yaml"):
     text = open(f).read()
-    open(f, "w").write(re.sub(r'\b(2\d{4})\b', lambda m: str(int(m.group(1)) + 10000), text))
+    open(f, "w").write(re.sub(r'\b(2\d{4})\b', lambda m: str(int(m.group(1)) + 5000), text))
 PY
 }

@@ -6,7 +6,7 @@
 # times the 10 servers, i.e. doing each server's irreducible work one after the other.
 #
 # Usage: bench/up.sh [RUNS]   (default 5; needs a built .build/debug/residency or $RESIDENCY_BIN)
-# The topology is regions/ with every port moved up by 10000, so a running topology on
+# The topology is regions/ with every port moved up by 5000, so a running topology on
 # the default ports is not disturbed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

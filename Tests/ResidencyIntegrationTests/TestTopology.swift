@@ -152,11 +152,15 @@ final class TestTopology: Sendable {
     }
 
     /// `count` consecutive free loopback ports from a random base, so that parallel runs
-    /// (and a developer's own topology on 25400) cannot collide.
+    /// cannot collide: below Linux's ephemeral range (32768+, where a client connection can
+    /// hold a port for a while) and away from the default topology (25400-25439) and the
+    /// benchmarks' (30400-30439).
     static func freePortBlock(count: Int) throws -> Int {
         for _ in 0..<200 {
-            let base = Int.random(in: 30_000...(60_000 - count))
-            if (base..<(base + count)).allSatisfy(LocalNodeManager.isPortFree) { return base }
+            let base = Int.random(in: 10_000...(32_000 - count))
+            let block = base..<(base + count)
+            guard !block.overlaps(25_400..<25_440), !block.overlaps(30_400..<30_440) else { continue }
+            if block.allSatisfy(LocalNodeManager.isPortFree) { return base }
         }
         throw TestError("no block of \(count) free ports found")
     }
