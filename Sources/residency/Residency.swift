@@ -10,10 +10,11 @@ struct Residency: ParsableCommand {
         discussion: """
             Quick start (local mode, every server on 127.0.0.1):
               residency validate              check regions/
-              residency up --demo             create and start the default topology with demo tenants
-              residency status                every node's role, replication state and lag
+              residency up --demo             create and start regions/ with demo tenants
+              residency status                roles, replication state and lag
               residency tenant create acme --realm eu --demo-rows 100
-              residency zone stop eu-central-a --mode power-loss   a zone failure; the coordinator fails over
+              residency zone stop eu-central-a   lose a zone: the coordinator fails over
+              residency zone start eu-central-a  bring it back: nodes rejoin as standbys
               residency events                what the coordinator did, step by step
               residency down [--purge]        stop every server [and delete the data]
 
