@@ -1,0 +1,105 @@
+/// Judges a drill's history: what was lost, duplicated, acknowledged by a stale primary,
+/// stored outside its realm, how long each shard was unavailable, and what every minute
+/// means for the SLA. Pure: the same history gives the same findings.
+public struct HistoryChecker: Sendable {
+    /// An acknowledgement by a node after another node of its shard was promoted.
+    public struct StaleAcknowledgement: Hashable, Sendable {
+        public let write: DrillHistory.Write
+        public let successor: NodeID
+        /// Whether the row is on the final primary: if not, that is what split brain cost.
+        public let survived: Bool
+    }
+
+    /// A tenant's row on a node outside the regions of its realm.
+    public struct ResidencyViolation: Hashable, Sendable {
+        public let row: DrillHistory.StoredRow
+        public let region: RegionID?
+        public let realm: RealmID
+    }
+
+    /// Acknowledged writes whose row is not on their shard's final primary (the RPO, in writes).
+    public let lostWrites: [DrillHistory.Write]
+    /// Ids acknowledged more than once, or stored more than once on one node.
+    public let duplicates: [String]
+    public let staleAcknowledgements: [StaleAcknowledgement]
+    public let residencyViolations: [ResidencyViolation]
+    /// Per shard hit by a fault: from the first fault on its primary's zone to the first
+    /// write acknowledged by another node; `nil` when writes never resumed elsewhere.
+    public let recoveryByShard: [ShardID: Int64?]
+    /// Per tenant: requests and failures per UTC minute (unknown counts as failed).
+    public let minutesByTenant: [TenantID: [MinuteSample]]
+
+    public init(history: DrillHistory, topology: Topology, realms: [TenantID: RealmID]) {
+        let onFinalPrimary: Set<String> = Set(history.rows.filter { history.finalPrimaries[$0.node.shard] == $0.node }.map(\.id))
+        let acknowledged = history.writes.filter { $0.outcome == .ok }
+        lostWrites = acknowledged.filter { !onFinalPrimary.contains($0.id) }
+
+        var seen: [String: Int] = [:]
+        for write in acknowledged { seen[write.id, default: 0] += 1 }
+        var perNode: [String: Int] = [:]
+        for row in history.rows { perNode["\(row.node)|\(row.id)", default: 0] += 1 }
+        let storedTwice = perNode.filter { $0.value > 1 }.map { String($0.key.split(separator: "|").last ?? "") }
+        duplicates = Array(Set(seen.filter { $0.value > 1 }.map(\.key) + storedTwice)).sorted()
+
+        let promotionsByShard = Dictionary(grouping: history.promotions.sorted { $0.atMs < $1.atMs }, by: \.node.shard)
+        staleAcknowledgements = acknowledged.compactMap { write in
+            guard let node = write.acknowledgedBy,
+                  let latest = promotionsByShard[node.shard]?.last(where: { $0.atMs < write.completedAtMs }),
+                  latest.node != node
+            else { return nil }
+            return StaleAcknowledgement(write: write, successor: latest.node, survived: onFinalPrimary.contains(write.id))
+        }
+
+        residencyViolations = history.rows.compactMap { row in
+            guard let realm = realms[row.tenant] else { return nil }
+            let region = topology.region(ofZone: row.node.zone)
+            let allowed = topology.realm(realm)?.regions ?? []
+            guard let region, allowed.contains(region) else {
+                return ResidencyViolation(row: row, region: region, realm: realm)
+            }
+            return nil
+        }
+
+        var recovery: [ShardID: Int64?] = [:]
+        for (shard, initial) in history.initialPrimaries {
+            var primary = initial
+            var hit: Int64?
+            let events = (history.faults.map { (at: $0.atMs, fault: Optional($0), promotion: DrillHistory.Promotion?.none) }
+                + (promotionsByShard[shard] ?? []).map { (at: $0.atMs, fault: DrillHistory.Fault?.none, promotion: Optional($0)) })
+                .sorted { $0.at < $1.at }
+            for event in events {
+                if let promotion = event.promotion { primary = promotion.node }
+                if hit == nil, let fault = event.fault, fault.zone == primary.zone { hit = fault.atMs }
+            }
+            guard let start = hit else { continue }
+            let faultedPrimaries = Set(history.faults.filter { $0.atMs >= start }.compactMap(\.zone))
+            let resumed = acknowledged
+                .filter { $0.shard == shard && $0.invokedAtMs >= start }
+                .filter { write in write.acknowledgedBy.map { !faultedPrimaries.contains($0.zone) } ?? false }
+                .map(\.completedAtMs).min()
+            recovery.updateValue(resumed.map { $0 - start }, forKey: shard)
+        }
+        recoveryByShard = recovery
+
+        var minutes: [TenantID: [Int64: MinuteSample]] = [:]
+        for write in history.writes {
+            let minute = write.invokedAtMs / 60_000
+            var sample = minutes[write.tenant]?[minute] ?? MinuteSample(minute: minute, requests: 0, failures: 0)
+            sample.requests += 1
+            if write.outcome != .ok { sample.failures += 1 }
+            minutes[write.tenant, default: [:]][minute] = sample
+        }
+        minutesByTenant = minutes.mapValues { $0.values.sorted { $0.minute < $1.minute } }
+    }
+
+    /// The RPO in acknowledged writes: lost ones, plus stale acknowledgements that did not survive.
+    public var lostAcknowledged: Int {
+        Set(lostWrites.map(\.id)).union(staleAcknowledgements.filter { !$0.survived }.map(\.write.id)).count
+    }
+
+    /// The longest recovery among the shards that recovered; `nil` when none was hit.
+    public var worstRecoveryMs: Int64? { recoveryByShard.values.compactMap { $0 }.max() }
+
+    /// Shards a fault hit whose writes never resumed on another node.
+    public var unrecoveredShards: [ShardID] { recoveryByShard.filter { $0.value == nil }.map(\.key).sorted() }
+}
