@@ -40,13 +40,13 @@ let package = Package(
             ]
         ),
         // Drills: the workload that writes through a tenant's connection string and records every attempt.
-        .target(name: "ResidencyChaos", dependencies: ["ResidencyCore", "ResidencyPostgres"]),
+        .target(name: "ResidencyChaos", dependencies: ["ResidencyCore", "ResidencyPostgres", "ResidencyRuntime", "ResidencyConfig", .product(name: "Logging", package: "swift-log")]),
         // Pure renderers: terminal tables and JSON documents.
         .target(name: "ResidencyReport", dependencies: ["ResidencyCore"]),
         .executableTarget(
             name: "residency",
             dependencies: [
-                "ResidencyCore", "ResidencyConfig", "ResidencyRuntime", "ResidencyReport", "ResidencyPostgres",
+                "ResidencyCore", "ResidencyConfig", "ResidencyRuntime", "ResidencyReport", "ResidencyPostgres", "ResidencyChaos",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

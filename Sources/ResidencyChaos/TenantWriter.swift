@@ -13,16 +13,20 @@ public final class TenantWriter: Sendable {
     public let attemptDeadline: Duration
     /// Pause after a failed attempt, so a dead shard is not hammered.
     public let retryPause: Duration
+    /// Pause after each write (0: as fast as the server acknowledges).
+    public let writePause: Duration
 
     private let attempts = Mutex<[WriteAttempt]>([])
     private let stopped = Mutex<Bool>(false)
     private let finished = Mutex<Bool>(false)
 
-    public init(connectionString: String, tenant: TenantID, attemptDeadline: Duration = .seconds(1), retryPause: Duration = .milliseconds(20)) {
+    public init(connectionString: String, tenant: TenantID, attemptDeadline: Duration = .seconds(1), retryPause: Duration = .milliseconds(20),
+                writePause: Duration = .zero) {
         self.connectionString = connectionString
         self.tenant = tenant
         self.attemptDeadline = attemptDeadline
         self.retryPause = retryPause
+        self.writePause = writePause
     }
 
     /// The row each attempt inserts; `RETURNING` names the node that acknowledged it.
@@ -69,6 +73,7 @@ public final class TenantWriter: Sendable {
                 let cancelled = live.takeNotices().contains { $0.message.contains("synchronous replication") }
                 record(WriteAttempt(id: id, invokedAt: invoked, completedAt: .now, outcome: cancelled ? .unknown : .ok,
                                     acknowledgedBy: cancelled ? nil : node, error: cancelled ? "wait for synchronous replication cancelled" : nil))
+                if writePause > .zero { Thread.sleep(forTimeInterval: Double(writePause.components.attoseconds) / 1e18) }
             } catch {
                 // A statement error before commit (read-only, fenced) failed; anything that
                 // broke the connection or ran out of time may have committed.

@@ -24,7 +24,8 @@ public struct HistoryChecker: Sendable {
     public let staleAcknowledgements: [StaleAcknowledgement]
     public let residencyViolations: [ResidencyViolation]
     /// Per shard hit by a fault: from the first fault on its primary's zone to the first
-    /// write acknowledged by another node; `nil` when writes never resumed elsewhere.
+    /// write acknowledged by a node outside the faulted zones, invoked before the next
+    /// `heal`; `nil` when writes did not resume that way (the shard stayed down).
     public let recoveryByShard: [ShardID: Int64?]
     /// Per tenant: requests and failures per UTC minute (unknown counts as failed).
     public let minutesByTenant: [TenantID: [MinuteSample]]
@@ -73,8 +74,9 @@ public struct HistoryChecker: Sendable {
             }
             guard let start = hit else { continue }
             let faultedPrimaries = Set(history.faults.filter { $0.atMs >= start }.compactMap(\.zone))
+            let healedAt = history.faults.filter { $0.atMs >= start && $0.action == "heal" }.map(\.atMs).min() ?? .max
             let resumed = acknowledged
-                .filter { $0.shard == shard && $0.invokedAtMs >= start }
+                .filter { $0.shard == shard && $0.invokedAtMs >= start && $0.invokedAtMs < healedAt }
                 .filter { write in write.acknowledgedBy.map { !faultedPrimaries.contains($0.zone) } ?? false }
                 .map(\.completedAtMs).min()
             recovery.updateValue(resumed.map { $0 - start }, forKey: shard)

@@ -487,6 +487,39 @@ public final class ControlStore {
         return row.map { ($0[0] ?? "", $0[1] ?? "") }
     }
 
+    // MARK: what drills read back
+
+    /// The control server's clock, in milliseconds since 1970 (every event time comes from it).
+    public func nowMilliseconds() throws(RuntimeError) -> Int64 {
+        let value = try run { () throws(PostgresError) in
+            try connection.query("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint").scalar
+        }
+        return Int64(value ?? "") ?? 0
+    }
+
+    /// Promotions (the `promote` step of a failover or switchover) since `sinceMs`.
+    public func promotions(sinceMs: Int64) throws(RuntimeError) -> [(node: NodeID, atMs: Int64)] {
+        let rows = try run { () throws(PostgresError) in
+            try connection.query("""
+                SELECT shard_id, split_part(to_node, '/', 2), (extract(epoch FROM at) * 1000)::bigint FROM control.events
+                WHERE kind IN ('failover.step', 'forced-failover.step', 'switchover.step') AND detail = 'promote'
+                  AND at >= to_timestamp($1::double precision / 1000) ORDER BY id
+                """, [String(sinceMs)]).rows
+        }
+        return rows.map { (NodeID(shard: ShardID($0[0] ?? ""), zone: ZoneID($0[1] ?? "")), Int64($0[2] ?? "") ?? 0) }
+    }
+
+    /// Shards whose failover the coordinator refused since `sinceMs`.
+    public func refusals(sinceMs: Int64) throws(RuntimeError) -> Set<ShardID> {
+        let rows = try run { () throws(PostgresError) in
+            try connection.query("""
+                SELECT DISTINCT shard_id FROM control.events
+                WHERE kind = 'failover.refused' AND at >= to_timestamp($1::double precision / 1000)
+                """, [String(sinceMs)]).rows
+        }
+        return Set(rows.compactMap { $0[0].map { ShardID($0) } })
+    }
+
     // MARK: plumbing
 
     private func run<T>(_ body: () throws(PostgresError) -> T) throws(RuntimeError) -> T {

@@ -26,16 +26,28 @@ public struct CoordinatorProcess {
 
     /// Starts `residency coordinator --state <state>` unless one runs; returns its pid and
     /// whether it was started now.
-    public func start() throws(RuntimeError) -> (pid: Int32, started: Bool) {
+    /// With `crashAt`, the coordinator kills itself at that crash point (drills).
+    public func start(crashAt: String? = nil, executable: String? = nil) throws(RuntimeError) -> (pid: Int32, started: Bool) {
         if let pid = runningPID { return (pid, false) }
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let program = executable ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        var command = [program, "coordinator", "--state", state.path]
+        if let crashAt { command = ["/usr/bin/env", "\(CrashPoint.environmentVariable)=\(crashAt)"] + command }
         do {
-            let pid = try CommandRunner.spawnDetached([executable, "coordinator", "--state", state.path], logFile: logFile)
+            let pid = try CommandRunner.spawnDetached(command, logFile: logFile)
             try "\(pid)\n".write(toFile: pidFile, atomically: true, encoding: .utf8)
             return (pid, true)
         } catch {
             throw RuntimeError(.unavailable, "cannot start the coordinator: \(error)")
         }
+    }
+
+    /// Kills the background coordinator at once (a crash: it keeps its lease until expiry).
+    @discardableResult
+    public func crash() -> Int32? {
+        guard let pid = runningPID else { return nil }
+        kill(pid, SIGKILL)
+        for _ in 0..<250 where LocalNodeManager.isAlive(pid) { usleep(20_000) }
+        return pid
     }
 
     /// Stops the background coordinator (SIGTERM, then SIGKILL after 10 s); returns its pid.

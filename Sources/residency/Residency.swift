@@ -23,7 +23,7 @@ struct Residency: ParsableCommand {
             65 invalid input (a topology file, a tenant name), with file:line:col where there is a file.
             """,
         subcommands: [
-            ValidateCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self, CoordinatorCommand.self,
+            ValidateCommand.self, DrillCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self, CoordinatorCommand.self,
             ZoneCommand.self, SwitchoverCommand.self, FailoverCommand.self, EventsCommand.self, ConninfoCommand.self,
         ]
     )

@@ -82,6 +82,15 @@ import Testing
         #expect(checker.unrecoveredShards == [shard])
     }
 
+    @Test func writesThatResumeOnlyAfterTheHealAreNoRecovery() {
+        let faults = [DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "eu-central-a"),
+                      DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "eu-central-b"),
+                      DrillHistory.Fault(atMs: t0 + 5_000, action: "heal", zone: nil)]
+        let writes = [write("1", at: 900), write("2", at: 2_000, .failed), write("3", at: 6_000, by: c)]
+        let checker = check(writes, rows: rows(["1", "3"], on: [c]), faults: faults, final: c)
+        #expect(checker.unrecoveredShards == [shard])
+    }
+
     @Test func aFaultElsewhereDoesNotCountForTheShard() {
         let fault = DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "eu-central-b")
         #expect(check([write("1", at: 0)], rows: rows(["1"], on: [a]), faults: [fault]).recoveryByShard.isEmpty)

@@ -1,0 +1,220 @@
+import Foundation
+import Logging
+import ResidencyConfig
+import ResidencyCore
+import ResidencyPostgres
+import ResidencyRuntime
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a scenario against the local topology's real servers: brings the topology up,
+/// creates the tenants, writes through their connection strings, injects the faults on
+/// time, heals, waits until the topology has converged, reads every node back and checks.
+public struct Drill {
+    public let scenario: Scenario
+    public let topology: Topology
+    public let topologyDirectory: String
+    public let state: StateDirectory
+    public let logger: Logger
+    /// Phase lines for a person watching.
+    public let progress: (String) -> Void
+    /// Called after convergence, before the check (tests use it to tamper with a row).
+    public let beforeCheck: (DrillHistory) throws -> Void
+    /// The `residency` executable the coordinator runs as.
+    public let executable: String?
+
+    public init(scenario: Scenario, topology: Topology, topologyDirectory: String, state: StateDirectory, logger: Logger,
+                executable: String? = nil, progress: @escaping (String) -> Void = { _ in },
+                beforeCheck: @escaping (DrillHistory) throws -> Void = { _ in }) {
+        self.scenario = scenario
+        self.topology = topology
+        self.topologyDirectory = topologyDirectory
+        self.state = state
+        self.logger = logger
+        self.executable = executable
+        self.progress = progress
+        self.beforeCheck = beforeCheck
+    }
+
+    public func run() throws -> DrillResult {
+        let wallStart = ContinuousClock.now
+        progress("bringing the topology up")
+        _ = try LocalTopology(state: state, logger: logger, progress: { _ in }).up(
+            topology, topologyDirectory: topologyDirectory, demo: false, startCoordinator: executable == nil)
+        let layout = try state.requireLayout()
+        let coordinator = CoordinatorProcess(state: state)
+        if coordinator.runningPID == nil { _ = try coordinator.start(executable: executable) }
+        let control = try ControlStore(layout: layout)
+        let data = DataNodes(layout: layout)
+        let manager = try LocalTopology.nodeManager(layout)
+        let faults = try ZoneFaults(layout: layout, control: control)
+
+        try refuseWeakenedDurability(control: control, data: data)
+        progress("waiting until every shard is whole")
+        guard waitUntil(90, { Self.converged(control: control, data: data) }) else {
+            throw RuntimeError(.unavailable, "the topology is not healthy before the drill (see `residency status`); nothing was run")
+        }
+
+        // Tenants: created once, reused by later drills.
+        let catalog = TenantCatalog(control: control, data: data, topology: topology)
+        var existing = Dictionary(try control.tenants().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        for tenant in scenario.tenants where existing[tenant.name] == nil {
+            let created = try catalog.create(TenantCatalog.Request(name: tenant.name.rawValue, realm: tenant.realm.rawValue, region: tenant.region?.rawValue))
+            existing[tenant.name] = created
+        }
+        for tenant in scenario.tenants where existing[tenant.name]?.realm != tenant.realm {
+            throw RuntimeError(.invalidInput, "tenant \(tenant.name) exists pinned to \(existing[tenant.name]?.realm.rawValue ?? "?"), not \(tenant.realm)")
+        }
+
+        let initialPrimaries = Dictionary(try control.shards().map { ($0.shard, $0.primary) }, uniquingKeysWith: { a, _ in a })
+        var writers: [(TenantID, ShardID, TenantWriter)] = []
+        for tenant in scenario.tenants {
+            let conninfo = try TenantConnection.connectionString(for: tenant.name, control: control, layout: layout)
+            for _ in 0..<scenario.writersPerTenant {
+                writers.append((tenant.name, existing[tenant.name]!.shard,
+                                TenantWriter(connectionString: conninfo, tenant: tenant.name, writePause: scenario.writePause)))
+            }
+        }
+        // One clock for everything: the control server's, in ms since 1970.
+        let startedAtMs = try control.nowMilliseconds()
+        let startedAt = ContinuousClock.now
+        func wallMs(_ instant: ContinuousClock.Instant) -> Int64 {
+            let elapsed = instant - startedAt
+            return startedAtMs + elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+        }
+        progress("workload: \(writers.count) writer(s) for \(scenario.tenants.count) tenant(s), \(scenario.duration)")
+        writers.forEach { $0.2.start() }
+
+        var injected: [DrillHistory.Fault] = []
+        for fault in scenario.faults {
+            let due = startedAt + fault.at
+            if due > .now { Thread.sleep(forTimeInterval: Self.seconds(due - .now)) }
+            var zone = fault.zone
+            if let shard = fault.primaryOf { zone = try control.shards().first { $0.shard == shard }?.primary.zone }
+            progress("t=\(fault.at): \(fault.action.rawValue)\(zone.map { " \($0)" } ?? "")")
+            switch fault.action {
+            case .powerLoss: _ = try faults.stop(zone!, mode: .powerLoss)
+            case .partition: _ = try faults.stop(zone!, mode: .partition)
+            case .heal:
+                if let zone { _ = try faults.start(zone) } else { for held in try control.heldZones().keys { _ = try faults.start(held) } }
+            case .coordinatorCrash: coordinator.crash()
+            case .coordinatorCrashAt:
+                coordinator.crash()
+                _ = try coordinator.start(crashAt: "coordinator.after-\(fault.step!.rawValue)", executable: executable)
+            case .coordinatorRestart: _ = try coordinator.start(executable: executable)
+            case .crashPrimary:
+                if let shard = fault.primaryOf, let primary = try control.shards().first(where: { $0.shard == shard })?.primary {
+                    manager.signalAll(primary.fileName, SIGKILL)
+                    zone = primary.zone
+                }
+            }
+            injected.append(DrillHistory.Fault(atMs: wallMs(.now), action: fault.action.rawValue, zone: zone))
+        }
+        let end = startedAt + scenario.duration
+        if end > .now { Thread.sleep(forTimeInterval: Self.seconds(end - .now)) }
+        let attempts = writers.map { ($0.0, $0.1, $0.2.stop()) }
+
+        progress("healing and waiting until the topology has converged")
+        for held in try control.heldZones().keys { _ = try faults.start(held) }
+        if coordinator.runningPID == nil { _ = try coordinator.start(executable: executable) }
+        guard waitUntil(120, { Self.converged(control: control, data: data) }) else {
+            throw RuntimeError(.unavailable, "the topology did not converge within 120 s after the drill; see `residency status` and `residency events`")
+        }
+
+        let writes = attempts.flatMap { tenant, shard, history in
+            history.map { attempt in
+                DrillHistory.Write(
+                    id: attempt.id, tenant: tenant, shard: shard, invokedAtMs: wallMs(attempt.invokedAt), completedAtMs: wallMs(attempt.completedAt),
+                    outcome: DrillHistory.Write.Outcome(rawValue: attempt.outcome.rawValue) ?? .unknown,
+                    acknowledgedBy: attempt.acknowledgedBy.flatMap(Self.node))
+            }
+        }
+        var history = DrillHistory(
+            writes: writes, promotions: try control.promotions(sinceMs: startedAtMs).map { DrillHistory.Promotion(node: $0.node, atMs: $0.atMs) },
+            faults: injected, initialPrimaries: initialPrimaries,
+            finalPrimaries: Dictionary(try control.shards().map { ($0.shard, $0.primary) }, uniquingKeysWith: { a, _ in a }), rows: [])
+        try beforeCheck(history)
+        history.rows = try readBack(ids: writes.map(\.id), tenants: scenario.tenants.map(\.name), control: control, data: data)
+
+        let realms = Dictionary(scenario.tenants.map { ($0.name, $0.realm) }, uniquingKeysWith: { a, _ in a })
+        let checker = HistoryChecker(history: history, topology: topology, realms: realms)
+        let month = CalendarMonth(containing: startedAtMs)
+        let sla: [SLAResult] = scenario.slaTier.flatMap { topology.serviceLevels.tier($0) }.map { tier in
+            scenario.tenants.map { SLAResult(tenant: $0.name.rawValue, product: "jira", month: month,
+                                             samples: checker.minutesByTenant[$0.name] ?? [], tier: tier) }
+        } ?? []
+        let outside = history.promotions.map(\.node).filter { node in
+            topology.region(ofZone: node.zone) != topology.shard(node.shard)?.region
+        }
+        let verdict = DrillVerdict(scenario: scenario, checker: checker, refused: try control.refusals(sinceMs: startedAtMs),
+                                   promotedOutsideRegion: outside, sla: sla)
+        var perSecond: [ShardID: [Int]] = [:]
+        let seconds = Int(scenario.duration.components.seconds) + 1
+        for write in writes where write.outcome == .ok {
+            let second = Int((write.completedAtMs - startedAtMs) / 1000)
+            guard second >= 0, second < seconds else { continue }
+            perSecond[write.shard, default: Array(repeating: 0, count: seconds)][second] += 1
+        }
+        return DrillResult(
+            scenario: scenario, startedAtMs: startedAtMs, finishedAtMs: try control.nowMilliseconds(),
+            writes: (writes.filter { $0.outcome == .ok }.count, writes.filter { $0.outcome == .failed }.count, writes.filter { $0.outcome == .unknown }.count),
+            checker: checker, history: history, sla: sla, verdict: verdict, acknowledgedPerSecond: perSecond,
+            wallSeconds: Self.seconds(ContinuousClock.now - wallStart))
+    }
+
+    /// Refuses to run on nodes whose durability is weakened: they would pass drills they fail on real power loss.
+    private func refuseWeakenedDurability(control: ControlStore, data: DataNodes) throws {
+        for node in try control.nodes() {
+            guard let connection = try? data.connect(port: node.port) else { continue }
+            for (setting, required) in [("fsync", "on"), ("full_page_writes", "on"), ("synchronous_commit", "on")] {
+                let value = try connection.query("SHOW \(setting)").scalar ?? ""
+                if value != required {
+                    throw RuntimeError(.unavailable, "\(node.node) runs with \(setting) = \(value): a drill on weakened durability proves nothing; nothing was run")
+                }
+            }
+        }
+    }
+
+    /// Every drill row of `tenants` on every node, to find what survived and where it lives.
+    private func readBack(ids: [String], tenants: [TenantID], control: ControlStore, data: DataNodes) throws -> [DrillHistory.StoredRow] {
+        let idList = "{" + ids.joined(separator: ",") + "}"
+        let tenantList = "{" + tenants.map(\.rawValue).joined(separator: ",") + "}"
+        var rows: [DrillHistory.StoredRow] = []
+        for node in try control.nodes() {
+            let connection = try data.connect(port: node.port)
+            let found = try connection.query(
+                "SELECT tenant_id, id::text FROM jira.issues WHERE tenant_id = ANY($1::text[]) AND id = ANY($2::uuid[])", [tenantList, idList])
+            rows += found.rows.compactMap { row in
+                guard let tenant = row[0].flatMap(TenantID.init(validating:)), let id = row[1] else { return nil }
+                return DrillHistory.StoredRow(node: node.node, tenant: tenant, id: id)
+            }
+        }
+        return rows
+    }
+
+    static func converged(control: ControlStore, data: DataNodes) -> Bool {
+        guard let status = try? StatusCollector(control: control, data: data).collect(), status.isHealthy,
+              (try? control.openOperations().isEmpty) == true, (try? control.heldZones().isEmpty) == true else { return false }
+        return true
+    }
+
+    static func node(_ clusterName: String) -> NodeID? {
+        let parts = clusterName.split(separator: "/")
+        guard parts.count == 2 else { return nil }
+        return NodeID(shard: ShardID(String(parts[0])), zone: ZoneID(String(parts[1])))
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    private func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if condition() { return true }
+            usleep(100_000)
+        }
+        return condition()
+    }
+}

@@ -1,0 +1,47 @@
+/// A drill's targets and expectations, each judged against what the checker found.
+public struct DrillVerdict: Hashable, Sendable {
+    public struct Check: Hashable, Sendable {
+        public let name: String
+        public let expected: String
+        public let measured: String
+        public let held: Bool
+    }
+
+    public let checks: [Check]
+    public var passed: Bool { checks.allSatisfy(\.held) }
+
+    /// - Parameters:
+    ///   - refused: shards whose failover the coordinator refused during the drill.
+    ///   - promotedOutsideRegion: promotions of a node outside its shard's region (must be none).
+    public init(scenario: Scenario, checker: HistoryChecker, refused: Set<ShardID>, promotedOutsideRegion: [NodeID], sla: [SLAResult]) {
+        var checks: [Check] = []
+        let lost = checker.lostAcknowledged
+        checks.append(Check(name: "RPO (acknowledged writes lost)", expected: "<= \(scenario.rpoMax)", measured: "\(lost)", held: lost <= scenario.rpoMax))
+        let limitMs = scenario.rtoMax.components.seconds * 1000
+        for (shard, recovery) in checker.recoveryByShard.sorted(by: { $0.key < $1.key }) where !scenario.expectUnavailable.contains(shard) {
+            checks.append(Check(
+                name: "RTO \(shard)", expected: "<= \(limitMs) ms",
+                measured: recovery.map { "\($0) ms" } ?? "never recovered", held: recovery.map { $0 <= limitMs } ?? false))
+        }
+        for shard in scenario.expectUnavailable {
+            let recovered = checker.recoveryByShard[shard].map { $0 != nil } ?? false
+            checks.append(Check(name: "\(shard) stays down (its region is down)", expected: "no failover", measured: recovered ? "writes resumed" : "down", held: !recovered))
+        }
+        for shard in scenario.expectRefused {
+            checks.append(Check(name: "promotion of \(shard) refused", expected: "refused", measured: refused.contains(shard) ? "refused" : "not refused",
+                                held: refused.contains(shard)))
+        }
+        checks.append(Check(name: "promotions outside the region", expected: "0", measured: "\(promotedOutsideRegion.count)", held: promotedOutsideRegion.isEmpty))
+        checks.append(Check(name: "residency violations", expected: "0", measured: "\(checker.residencyViolations.count)", held: checker.residencyViolations.isEmpty))
+        checks.append(Check(name: "duplicates", expected: "0", measured: "\(checker.duplicates.count)", held: checker.duplicates.isEmpty))
+        let staleLost = checker.staleAcknowledgements.filter { !$0.survived }.count
+        checks.append(Check(name: "stale-primary acknowledgements lost", expected: "0", measured: "\(staleLost) of \(checker.staleAcknowledgements.count)", held: staleLost == 0))
+        if scenario.slaTier != nil {
+            let missed = sla.filter { !$0.met }
+            checks.append(Check(name: "SLA (\(scenario.slaTier!) monthly uptime, this drill's downtime)",
+                                expected: "met by every tenant", measured: missed.isEmpty ? "met" : "missed by \(missed.map(\.tenant).joined(separator: ", "))",
+                                held: missed.isEmpty))
+        }
+        self.checks = checks
+    }
+}

@@ -1,0 +1,88 @@
+/// A drill as `simulations/*.yaml` describes it: the topology, the tenants and their
+/// workload, a fault schedule, the targets and what the scenario expects.
+public struct Scenario: Hashable, Sendable {
+    public struct Tenant: Hashable, Sendable {
+        public let name: TenantID
+        public let realm: RealmID
+        public let region: RegionID?
+
+        public init(name: TenantID, realm: RealmID, region: RegionID?) {
+            self.name = name
+            self.realm = realm
+            self.region = region
+        }
+    }
+
+    public enum Action: String, Hashable, Sendable, CaseIterable {
+        /// SIGKILL every server process of a zone; the zone is held down.
+        case powerLoss = "power-loss"
+        /// SIGSTOP every server process of a zone; the zone is held down.
+        case partition
+        /// Release a zone (thaw it; its stopped servers rejoin).
+        case heal
+        /// Kill the coordinator.
+        case coordinatorCrash = "coordinator-crash"
+        /// Restart the coordinator so that it kills itself at `step` of its next failover.
+        case coordinatorCrashAt = "coordinator-crash-at"
+        /// Start the coordinator again.
+        case coordinatorRestart = "coordinator-restart"
+        /// Kill one shard's primary (not its zone).
+        case crashPrimary = "crash-primary"
+    }
+
+    public struct Fault: Hashable, Sendable {
+        public let at: Duration
+        public let action: Action
+        /// The zone it hits, given directly ...
+        public let zone: ZoneID?
+        /// ... or as the zone of this shard's primary at that moment (also the shard of `crash-primary`).
+        public let primaryOf: ShardID?
+        /// `coordinator-crash-at`: the failover step.
+        public let step: ShardOperation.Step?
+
+        public init(at: Duration, action: Action, zone: ZoneID? = nil, primaryOf: ShardID? = nil, step: ShardOperation.Step? = nil) {
+            self.at = at
+            self.action = action
+            self.zone = zone
+            self.primaryOf = primaryOf
+            self.step = step
+        }
+    }
+
+    public let name: String
+    public let summary: String
+    /// The topology directory, as written in the file (relative to the scenario's folder).
+    public let topologyDirectory: String
+    public let duration: Duration
+    public let tenants: [Tenant]
+    public let writersPerTenant: Int
+    /// Pause between two writes of one writer.
+    public let writePause: Duration
+    public let faults: [Fault]
+    /// Targets: the drill fails when one is missed.
+    public let rtoMax: Duration
+    public let rpoMax: Int
+    public let slaTier: TierID?
+    /// Shards whose failover the coordinator must refuse (two zones down).
+    public let expectRefused: [ShardID]
+    /// Shards expected to stay without a primary (their region is down): no recovery needed.
+    public let expectUnavailable: [ShardID]
+
+    public init(name: String, summary: String, topologyDirectory: String, duration: Duration, tenants: [Tenant], writersPerTenant: Int,
+                writePause: Duration, faults: [Fault], rtoMax: Duration, rpoMax: Int, slaTier: TierID?, expectRefused: [ShardID],
+                expectUnavailable: [ShardID]) {
+        self.name = name
+        self.summary = summary
+        self.topologyDirectory = topologyDirectory
+        self.duration = duration
+        self.tenants = tenants
+        self.writersPerTenant = writersPerTenant
+        self.writePause = writePause
+        self.faults = faults
+        self.rtoMax = rtoMax
+        self.rpoMax = rpoMax
+        self.slaTier = slaTier
+        self.expectRefused = expectRefused
+        self.expectUnavailable = expectUnavailable
+    }
+}

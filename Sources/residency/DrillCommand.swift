@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ResidencyChaos
+import ResidencyConfig
+import ResidencyCore
+import ResidencyReport
+import ResidencyRuntime
+
+struct DrillCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "drill",
+        abstract: "Run a scenario against real PostgreSQL processes and judge RTO, RPO, residency and SLA.",
+        discussion: """
+            Brings the topology up if needed, creates the scenario's tenants, writes through
+            their connection strings, injects the faults on time, heals, waits until the
+            topology has converged, reads every node back and checks the history: acknowledged
+            writes lost (RPO), duplicates, acknowledgements by a former primary after its
+            successor's promotion, rows outside their realm, per-shard RTO, downtime minutes
+            and what they mean for the month's SLA. Refuses nodes with weakened durability.
+            Exit 0 when every target holds, 1 when one is missed, 2 when the drill could not run,
+            65 for an invalid scenario. The full result is also kept in <state>/drills/.
+            Example: residency drill simulations/zone-power-loss.yaml --report drill.md
+            """)
+
+    @Argument(help: "The scenario file, e.g. simulations/zone-power-loss.yaml.")
+    var scenario: String
+    @Option(help: ArgumentHelp("Also write the report to FILE: .md, .html or .json.", valueName: "file"))
+    var report: String?
+    @Option(help: "Run the scenario N times and print the RTO distribution.")
+    var `repeat`: Int = 1
+    @OptionGroup var state: StateOptions
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        guard (1...1000).contains(`repeat`) else { throw ValidationError("--repeat must be from 1 to 1000, not \(`repeat`)") }
+        if let report, !["md", "html", "json"].contains(URL(fileURLWithPath: report).pathExtension) {
+            throw ValidationError("--report must end in .md, .html or .json: '\(report)'")
+        }
+    }
+
+    func run() throws {
+        let loaded = try ScenarioLoader.load(file: scenario)
+        let folder = URL(fileURLWithPath: scenario).deletingLastPathComponent()
+        let topologyPath = loaded.scenario.topologyDirectory.hasPrefix("/")
+            ? loaded.scenario.topologyDirectory : folder.appendingPathComponent(loaded.scenario.topologyDirectory).standardizedFileURL.path
+        let topology = try TopologyLoader.load(directory: topologyPath)
+        try ScenarioLoader.check(loaded, against: topology, file: scenario)
+        let directory = state.directory
+        var logger = Logger(label: "residency.drill")
+        logger.logLevel = .warning
+        var results: [DrillResult] = []
+        for round in 1...`repeat` {
+            let progress = Terminal.progress()
+            let drill = Drill(scenario: loaded.scenario, topology: topology, topologyDirectory: topologyPath, state: directory, logger: logger,
+                              progress: { progress(`repeat` > 1 ? "[\(round)/\(`repeat`)] \($0)" : $0) })
+            let result = try drill.run()
+            results.append(result)
+            try keep(result, in: directory)
+            if `repeat` > 1 { Terminal.error("run \(round): \(result.verdict.passed ? "passed" : "FAILED"), worst RTO \(result.checker.worstRecoveryMs.map { "\($0) ms" } ?? "-")") }
+        }
+        let last = results[results.count - 1]
+        if let report { try write(last, to: report) }
+        if output.json {
+            Terminal.output(DrillReport.json(last))
+        } else {
+            Terminal.output(DrillReport.text(last))
+            if results.count > 1 {
+                let rtos = results.compactMap(\.checker.worstRecoveryMs).map(Double.init).sorted()
+                func at(_ q: Double) -> Double { rtos.isEmpty ? .nan : rtos[min(rtos.count - 1, Int((q * Double(rtos.count - 1)).rounded(.up)))] }
+                Terminal.output("\(results.count) runs, \(results.filter(\.verdict.passed).count) passed; worst-shard RTO median \(Int(at(0.5))) ms, p99 \(Int(at(0.99))) ms, max \(Int(rtos.last ?? .nan)) ms")
+            }
+        }
+        if !results.allSatisfy(\.verdict.passed) { throw ExitCode(Failure.checkFailed) }
+    }
+
+    private func keep(_ result: DrillResult, in directory: StateDirectory) throws {
+        let folder = directory.path + "/drills"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try DrillReport.json(result).write(toFile: "\(folder)/\(result.startedAtMs)-\(result.scenario.name).json", atomically: true, encoding: .utf8)
+    }
+
+    private func write(_ result: DrillResult, to file: String) throws {
+        let text: String
+        switch URL(fileURLWithPath: file).pathExtension {
+        case "md": text = DrillReport.markdown(result)
+        case "html": text = DrillReport.html(result)
+        default: text = DrillReport.json(result)
+        }
+        do {
+            try text.write(toFile: file, atomically: true, encoding: .utf8)
+        } catch {
+            throw Failure(message: "cannot write the report \(file): \(error.localizedDescription)", exitCode: Failure.unavailable)
+        }
+    }
+}
