@@ -62,7 +62,7 @@ let package = Package(
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.
         .testTarget(
             name: "ResidencyIntegrationTests",
-            dependencies: ["residency", "ResidencyRuntime", "ResidencyPostgres", "ResidencyConfig", "ResidencyCore", "ResidencyChaos"]
+            dependencies: ["residency", "ResidencyRuntime", "ResidencyPostgres", "ResidencyConfig", "ResidencyCore", "ResidencyChaos", "ResidencyReport", .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -119,7 +119,10 @@ public struct Drill {
         for held in try control.heldZones().keys { _ = try faults.start(held) }
         if coordinator.runningPID == nil { _ = try coordinator.start(executable: executable) }
         guard waitUntil(120, { Self.converged(control: control, data: data) }) else {
-            throw RuntimeError(.unavailable, "the topology did not converge within 120 s after the drill; see `residency status` and `residency events`")
+            let problems = (try? StatusCollector(control: control, data: data).collect().shards.flatMap(\.problems)) ?? ["status unavailable"]
+            let open = (try? control.openOperations().map { "\($0.kind.rawValue) of \($0.shard) at \($0.step.rawValue)" }) ?? []
+            let held = (try? control.heldZones().keys.map(\.rawValue)) ?? []
+            throw RuntimeError(.unavailable, "the topology did not converge within 120 s after the drill: \((problems + open + held.map { "zone \($0) held" }).joined(separator: "; ")); see `residency status` and `residency events`")
         }
 
         let writes = attempts.flatMap { tenant, shard, history in

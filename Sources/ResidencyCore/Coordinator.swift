@@ -171,6 +171,8 @@ public struct Coordinator: Sendable {
 
         case let .rejoined(node):
             busy.remove(node)
+            // It just started: give the probes a grace period before judging it again.
+            lastReachable[node] = now
             guard var shard = shards[node.shard] else { return [] }
             shard.needsRewind.remove(node)
             var actions: [Action] = [.record(CoordinatorRecord(kind: "rejoin.done", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary, detail: "\(node) streams from \(shard.primary)"))]

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import ResidencyChaos
+import ResidencyConfig
+import ResidencyCore
+import ResidencyPostgres
+import ResidencyReport
+import ResidencyRuntime
+import Testing
+
+/// Short drills with a real zone power loss, on a topology of their own.
+@Suite(.serialized) struct DrillTests {
+    let topology: TestTopology
+
+    init() throws { topology = try DrillTopology.get() }
+
+    func scenario(_ extra: String = "") throws -> (ScenarioLoader.Loaded, Topology) {
+        let text = """
+            name: short-power-loss
+            description: test
+            topology: \(topology.topologyDirectory)
+            duration_s: 8
+            tenants:
+              - name: drill-one
+                realm: r0
+            faults:
+              - at_s: 3
+                action: power-loss
+                primary_of: east-1
+              - at_s: 7
+                action: heal
+            targets:
+              rto_max_s: 3
+              rpo_max: 0
+              sla_tier: premium
+            \(extra)
+            """
+        let loaded = try ScenarioLoader.load(file: "short.yaml", text: text)
+        let loadedTopology = try TopologyLoader.load(directory: topology.topologyDirectory)
+        try ScenarioLoader.check(loaded, against: loadedTopology, file: "short.yaml")
+        return (loaded, loadedTopology)
+    }
+
+    func drill(_ loaded: ScenarioLoader.Loaded, _ loadedTopology: Topology, beforeCheck: @escaping (DrillHistory) throws -> Void = { _ in }) throws -> DrillResult {
+        try Drill(scenario: loaded.scenario, topology: loadedTopology, topologyDirectory: topology.topologyDirectory,
+                  state: StateDirectory(option: topology.statePath), logger: Logger(label: "test.drill"),
+                  executable: TestTopology.executable, beforeCheck: beforeCheck).run()
+    }
+
+    @Test func aShortDrillWithARealPowerLossPassesWithItsFigures() throws {
+        let (loaded, loadedTopology) = try scenario()
+        let before = try topology.shard("east-1")
+        let result = try drill(loaded, loadedTopology)
+        #expect(result.verdict.passed, "\(result.verdict.checks.filter { !$0.held })")
+        #expect(result.writes.ok > 100)
+        #expect(result.checker.lostAcknowledged == 0)
+        let rto = result.checker.recoveryByShard["east-1"] ?? nil
+        #expect(rto != nil && rto! > 900 && rto! <= 3_000, "RTO \(String(describing: rto)) ms")
+        #expect(result.history.promotions.count == 1)
+        #expect(result.history.promotions.first?.node.shard == "east-1")
+        #expect(result.history.promotions.first?.node != before.primary)
+        #expect(result.sla.map(\.tenant) == ["drill-one"])
+        let json = DrillReportJSON.render(result)
+        #expect(json.contains("\"passed\" : true"))
+    }
+
+    @Test func anAcknowledgedRowRemovedBehindTheDrillsBackIsReportedAsLost() throws {
+        let (loaded, loadedTopology) = try scenario()
+        let result = try drill(loaded, loadedTopology) { history in
+            // Delete one acknowledged row on the final primary before the check reads back.
+            guard let victim = history.writes.first(where: { $0.outcome == .ok }),
+                  let primary = history.finalPrimaries[victim.shard] else { throw TestError("nothing acknowledged") }
+            try topology.connect(port: try topology.port(primary)).query("DELETE FROM jira.issues WHERE id = $1::uuid", [victim.id])
+        }
+        #expect(!result.verdict.passed)
+        #expect(result.checker.lostAcknowledged == 1)
+        #expect(result.verdict.checks.first { $0.name.hasPrefix("RPO") }?.held == false)
+    }
+
+    @Test func theDrillCommandExitsOneWhenATargetIsMissedAnd65ForABadScenario() throws {
+        let file = topology.root + "/impossible.yaml"
+        try """
+            name: impossible
+            topology: \(topology.topologyDirectory)
+            duration_s: 4
+            tenants:
+              - name: drill-one
+                realm: r0
+            faults:
+              - at_s: 1
+                action: power-loss
+                primary_of: east-1
+            targets:
+              rto_max_s: 1
+              rpo_max: 0
+            expect:
+              unavailable: [east-1]
+            """.write(toFile: file, atomically: true, encoding: .utf8)
+        let missed = try topology.residency(["drill", file, "--json"])
+        #expect(missed.status == 1, "\(missed.text.suffix(2000))")
+        #expect(missed.text.contains("\"passed\" : false"))
+
+        try "name: x\ntopology: \(topology.topologyDirectory)\nduration_s: 4\ntenants:\n  - name: t\n    realm: nowhere\ntargets:\n  rpo_max: 0\n"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let invalid = try topology.residency(["drill", file])
+        #expect(invalid.status == 65)
+        #expect(invalid.text.contains("impossible.yaml:6:12: unknown realm 'nowhere'"), "\(invalid.text)")
+    }
+}
+
+/// A topology for drills: 2 regions x 3 zones, created with `up --no-coordinator` (the
+/// drill starts its coordinator), destroyed when the test process exits.
+enum DrillTopology {
+    private static let instance = TestTopology.shared(regions: ["east", "west"], tenants: [])
+
+    static func get() throws -> TestTopology { try instance.get() }
+}
+
+enum DrillReportJSON {
+    static func render(_ result: DrillResult) -> String { DrillReport.json(result) }
+}
+
