@@ -153,7 +153,7 @@ public struct Drill {
         let verdict = DrillVerdict(scenario: scenario, checker: checker, refused: try control.refusals(sinceMs: startedAtMs),
                                    promotedOutsideRegion: outside, sla: sla)
         var perSecond: [ShardID: [Int]] = [:]
-        let seconds = Int(scenario.duration.components.seconds) + 1
+        let seconds = Int(scenario.duration.components.seconds)  // whole seconds only: the last partial one would read as a drop
         for write in writes where write.outcome == .ok {
             let second = Int((write.completedAtMs - startedAtMs) / 1000)
             guard second >= 0, second < seconds else { continue }
