@@ -24,7 +24,7 @@ struct Residency: ParsableCommand {
             """,
         subcommands: [
             ValidateCommand.self, DrillCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self, CoordinatorCommand.self,
-            ZoneCommand.self, SwitchoverCommand.self, FailoverCommand.self, EventsCommand.self, ConninfoCommand.self,
+            ZoneCommand.self, SwitchoverCommand.self, FailoverCommand.self, EventsCommand.self, ConninfoCommand.self, ReportCommand.self,
         ]
     )
 

@@ -1,0 +1,50 @@
+import ArgumentParser
+import ResidencyConfig
+import ResidencyCore
+import ResidencyReport
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Compliance reports.",
+        subcommands: [SLA.self])
+
+    struct SLA: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "sla",
+            abstract: "Monthly uptime per tenant and product, the tier's target, met or missed, and the service credit.",
+            discussion: """
+                --from takes a drill's result (.json, from <state>/drills/ or --report) or a
+                monitoring export (.csv) with the header timestamp,tenant,product,requests,failures
+                (ISO 8601 UTC timestamps, bucketed by minute). A minute is downtime when more than
+                5 % of its requests failed; uptime = 100 % x (1 - downtime minutes / minutes in the
+                UTC month). Tiers and credit bands come from regions/topology.yaml. Bad rows are
+                reported with their line (exit 65). Exit 1 when a tenant missed its target.
+                """)
+
+        @Option(help: ArgumentHelp("A drill result (.json) or a monitoring export (.csv).", valueName: "file"))
+        var from: String
+        @Option(help: ArgumentHelp("The UTC calendar month, YYYY-MM.", valueName: "YYYY-MM"))
+        var month: String
+        @Option(help: "The service tier to judge against (see service_levels in regions/topology.yaml).")
+        var tier: String = "premium"
+        @OptionGroup var topology: TopologyOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            guard let calendarMonth = CalendarMonth(parsing: month) else {
+                throw Failure(message: "invalid --month '\(month)': use YYYY-MM, like 2026-11", exitCode: Failure.invalidInput)
+            }
+            let levels = try TopologyLoader.load(directory: topology.topology).serviceLevels
+            guard let chosen = levels.tier(TierID(tier)) else {
+                throw Failure(message: "unknown tier '\(tier)' (tiers: \(levels.tiers.map(\.id.rawValue).joined(separator: ", ")))", exitCode: Failure.invalidInput)
+            }
+            let samples = try MonitoringExport.load(file: from)
+            let results = samples.keys.sorted().map { key in
+                SLAResult(tenant: key.tenant, product: key.product, month: calendarMonth, samples: samples[key] ?? [], tier: chosen)
+            }
+            Terminal.output(output.json ? SLAReport.json(results, month: calendarMonth) : SLAReport.text(results))
+            if results.contains(where: { !$0.met }) { throw ExitCode(Failure.checkFailed) }
+        }
+    }
+}
