@@ -30,7 +30,8 @@ public struct Coordinator: Sendable {
         case perform(ShardOperation, token: Int64)
         /// Rule 5: stop a former primary that answers as a primary.
         case fence(NodeID, token: Int64)
-        /// Make `node` a streaming standby of `primary`, rewinding it first when it was a primary.
+        /// Make `node` a streaming standby of `primary`, rewinding it first when it was a
+        /// primary; when `node` is `primary`, restart it in place.
         case rejoin(NodeID, primary: NodeID, rewind: Bool, token: Int64)
         /// Give `primary` the synchronous set `standbys` (`ANY 1 (...)`).
         case setSynchronousStandbys(NodeID, standbys: [NodeID], token: Int64)
@@ -50,11 +51,16 @@ public struct Coordinator: Sendable {
     private var retryAt: [ShardID: Instant] = [:]
     private var nextRejoin: [NodeID: Instant] = [:]
     private var refused: [ShardID: FailoverRules.Refusal] = [:]
+    private var refusedSince: [ShardID: Instant] = [:]
 
     /// How long a node must stay unreachable before the coordinator restarts it.
     public static let rejoinAfter: Duration = .seconds(1)
     /// Pause between two attempts at the same failing step or rejoin.
     public static let retryPause: Duration = .seconds(1)
+    /// How long a promotion must have stayed refused before the primary is restarted in
+    /// place: a refusal can be transient (a standby's probe is late), and a primary
+    /// restarted while a promotion is about to happen would be a former primary at once.
+    public static let restartInPlaceAfter: Duration = .seconds(5)
 
     public init(topology: Topology, shards: [ShardID: ShardState], heldZones: Set<ZoneID>) {
         self.topology = topology
@@ -211,9 +217,16 @@ public struct Coordinator: Sendable {
             return []
         }
         if primaryHasFailed(shard, now: now) {
-            return failOver(id, shard: shard, definition: definition, now: now)
+            let actions = failOver(id, shard: shard, definition: definition, now: now)
+            guard shards[id]?.operation == nil, refused[id] != nil else { return actions }
+            // Promotion refused (two zones, or the whole region, down): nothing may be
+            // promoted, so what comes back comes back as it was: standbys at once, the
+            // primary in place once the refusal has lasted.
+            let settled = now - (refusedSince[id] ?? now) >= Self.restartInPlaceAfter
+            return actions + rejoins(shard, definition: definition, now: now, token: token, includingPrimary: settled)
         }
         refused[id] = nil
+        refusedSince[id] = nil
         return rejoins(shard, definition: definition, now: now, token: token)
     }
 
@@ -256,6 +269,7 @@ public struct Coordinator: Sendable {
             return []
         case let .failure(refusal):
             guard refused[id] != refusal else { return [] }
+            if refused[id] == nil { refusedSince[id] = now }
             refused[id] = refusal
             return [.record(CoordinatorRecord(
                 kind: "failover.refused", shard: id, epoch: shard.epoch, from: shard.primary,
@@ -302,10 +316,12 @@ public struct Coordinator: Sendable {
         ]
     }
 
-    /// Members that are down (and not held down by an operator) are brought back as standbys.
-    private mutating func rejoins(_ shard: ShardState, definition: Shard, now: Instant, token: Int64) -> [Action] {
+    /// Members that are down (and not held down by an operator) are brought back as
+    /// standbys; with `includingPrimary`, a primary whose promotion was refused is restarted
+    /// in place (`.rejoin(primary, primary: primary, ...)`).
+    private mutating func rejoins(_ shard: ShardState, definition: Shard, now: Instant, token: Int64, includingPrimary: Bool = false) -> [Action] {
         var actions: [Action] = []
-        for node in definition.nodes where node != shard.primary && !heldZones.contains(node.zone) && !busy.contains(node) {
+        for node in definition.nodes where (includingPrimary || node != shard.primary) && !heldZones.contains(node.zone) && !busy.contains(node) {
             let seen = lastReachable[node] ?? now
             guard now - seen >= Self.rejoinAfter, now >= nextRejoin[node] ?? now, case .unreachable? = latest[node]?.probe else { continue }
             busy.insert(node)

@@ -25,7 +25,7 @@ public struct DrillVerdict: Hashable, Sendable {
         }
         for shard in scenario.expectUnavailable {
             let recovered = checker.recoveryByShard[shard].map { $0 != nil } ?? false
-            checks.append(Check(name: "\(shard) stays down (its region is down)", expected: "no failover", measured: recovered ? "writes resumed" : "down", held: !recovered))
+            checks.append(Check(name: "\(shard) stays without a promoted primary", expected: "no failover", measured: recovered ? "writes resumed" : "down", held: !recovered))
         }
         for shard in scenario.expectRefused {
             checks.append(Check(name: "promotion of \(shard) refused", expected: "refused", measured: refused.contains(shard) ? "refused" : "not refused",

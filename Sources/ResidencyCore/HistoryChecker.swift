@@ -24,8 +24,8 @@ public struct HistoryChecker: Sendable {
     public let staleAcknowledgements: [StaleAcknowledgement]
     public let residencyViolations: [ResidencyViolation]
     /// Per shard hit by a fault: from the first fault on its primary's zone to the first
-    /// write acknowledged by a node outside the faulted zones, invoked before the next
-    /// `heal`; `nil` when writes did not resume that way (the shard stayed down).
+    /// write acknowledged by a node whose zone was not faulted when the write began,
+    /// invoked before the next `heal`; `nil` when writes did not resume (the shard stayed down).
     public let recoveryByShard: [ShardID: Int64?]
     /// Per tenant: requests and failures per UTC minute (unknown counts as failed).
     public let minutesByTenant: [TenantID: [MinuteSample]]
@@ -73,11 +73,15 @@ public struct HistoryChecker: Sendable {
                 if hit == nil, let fault = event.fault, fault.zone == primary.zone { hit = fault.atMs }
             }
             guard let start = hit else { continue }
-            let faultedPrimaries = Set(history.faults.filter { $0.atMs >= start }.compactMap(\.zone))
             let healedAt = history.faults.filter { $0.atMs >= start && $0.action == "heal" }.map(\.atMs).min() ?? .max
+            // A write shows recovery when the zone of the node that acknowledged it had not
+            // been hit by a fault (since `start`) when the write was invoked.
             let resumed = acknowledged
                 .filter { $0.shard == shard && $0.invokedAtMs >= start && $0.invokedAtMs < healedAt }
-                .filter { write in write.acknowledgedBy.map { !faultedPrimaries.contains($0.zone) } ?? false }
+                .filter { write in
+                    guard let zone = write.acknowledgedBy?.zone else { return false }
+                    return !history.faults.contains { $0.zone == zone && $0.atMs >= start && $0.atMs <= write.invokedAtMs }
+                }
                 .map(\.completedAtMs).min()
             recovery.updateValue(resumed.map { $0 - start }, forKey: shard)
         }

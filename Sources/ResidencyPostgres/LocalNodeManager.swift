@@ -174,6 +174,10 @@ public struct LocalNodeManager: NodeManager {
         var settings = source
         settings.statementTimeoutMilliseconds = 0
         try Connection(settings).execute("CHECKPOINT")
+        // pg_rewind first finishes crash recovery in single-user mode, which refuses
+        // standby mode: a node interrupted half-way through an earlier rejoin has
+        // standby.signal. `followPrimary` writes it again afterwards.
+        for signal in ["standby.signal", "recovery.signal"] { unlink(dataDirectory(server) + "/" + signal) }
         try CommandRunner.run([
             binaries.path("pg_rewind"), "--target-pgdata", dataDirectory(server), "--source-server", settings.connectionString,
         ], as: user)

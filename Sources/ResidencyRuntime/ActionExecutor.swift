@@ -157,8 +157,20 @@ struct ActionExecutor {
     /// configured and started.
     private func rejoin(_ node: NodeID, primary: NodeID, rewind: Bool) throws {
         let server = node.fileName
-        let primaryConnection = try connect(primary)
-        try ReplicationAdmin.ensureSlot(node.postgresName, on: primaryConnection)
+        if node == primary {
+            // The primary of the current epoch, whose promotion was refused: back in place.
+            guard let port = ports[node] else { throw RuntimeError(.unavailable, "no port for \(node)") }
+            try manager.start(server, port: port, clusterName: node.description)
+            return
+        }
+        // A standby may start while its primary is down (after a region outage, nothing
+        // else could come back); its slot is created when the primary answers. A rewind
+        // needs the primary as its source.
+        if let primaryConnection = try? connect(primary) {
+            try ReplicationAdmin.ensureSlot(node.postgresName, on: primaryConnection)
+        } else if rewind {
+            throw RuntimeError(.unavailable, "\(node) must be rewound from \(primary), which does not answer")
+        }
         if manager.runningPID(server) != nil {
             let running = try Connection(settings(node), deadline: ContinuousClock.now + .seconds(1))
             guard try running.query("SELECT pg_is_in_recovery()").scalar == "t" else {

@@ -146,7 +146,7 @@ import Testing
         _ = drive(&coordinator, from: operation, now: at(1_100))
         let actions = coordinator.handle(.probed(a, primaryReport), now: at(5_000))
         let nodeActions = actions.filter { if case .record = $0 { false } else { true } }
-        #expect(nodeActions == [.fence(a, token: 7)])
+        #expect(nodeActions == [.fence(a, token: 7)], "\(actions)")
         #expect(coordinator.shards[shardID]?.needsRewind.contains(a) == true)
         // Once fenced (down), it rejoins only with a rewind.
         _ = coordinator.handle(.fenced(a), now: at(5_100))
@@ -155,6 +155,24 @@ import Testing
         later += coordinator.handle(.probed(c, standby(0x900)), now: at(6_200))
         later += coordinator.handle(.tick, now: at(6_300))
         #expect(later.contains(.rejoin(a, primary: b, rewind: true, token: 7)))
+    }
+
+    @Test func afterARefusalTheZonesThatComeBackComeBackAsTheyWereThePrimaryInPlace() {
+        var coordinator = leader()
+        _ = coordinator.handle(.zoneHeld("us-east-a"), now: at(0))
+        _ = coordinator.handle(.zoneHeld("us-east-c"), now: at(0))
+        _ = coordinator.handle(.probed(a, .unreachable), now: at(200))
+        _ = coordinator.handle(.probed(c, .unreachable), now: at(200))
+        _ = coordinator.handle(.probed(b, standby(0x500)), now: at(1_100))
+        #expect(records(coordinator.handle(.tick, now: at(1_200))).isEmpty, "refused once already")
+        _ = coordinator.handle(.zoneReleased("us-east-a"), now: at(2_000))
+        _ = coordinator.handle(.zoneReleased("us-east-c"), now: at(2_000))
+        let early = coordinator.handle(.tick, now: at(2_100))
+        #expect(early.contains(.rejoin(c, primary: a, rewind: false, token: 7)), "standbys come back at once")
+        #expect(!early.contains(.rejoin(a, primary: a, rewind: false, token: 7)), "not the primary while the refusal may be transient")
+        let later = coordinator.handle(.tick, now: at(6_200))
+        #expect(later.contains(.rejoin(a, primary: a, rewind: false, token: 7)), "the primary restarts in place")
+        #expect(operations(early + later).isEmpty, "nothing is promoted")
     }
 
     // Rule 6 (never across regions)

@@ -91,6 +91,14 @@ import Testing
         #expect(checker.unrecoveredShards == [shard])
     }
 
+    @Test func inACascadeTheFirstSuccessorsAcknowledgementsCountAsRecovery() {
+        let faults = [DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "eu-central-a"),
+                      DrillHistory.Fault(atMs: t0 + 5_000, action: "power-loss", zone: "eu-central-b")]
+        let writes = [write("1", at: 900), write("2", at: 2_000, by: b), write("3", at: 5_500, .failed)]
+        let checker = check(writes, rows: rows(["1", "2"], on: [c]), faults: faults, final: c)
+        #expect(checker.recoveryByShard[shard] == .some(1_005))
+    }
+
     @Test func aFaultElsewhereDoesNotCountForTheShard() {
         let fault = DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "eu-central-b")
         #expect(check([write("1", at: 0)], rows: rows(["1"], on: [a]), faults: [fault]).recoveryByShard.isEmpty)
