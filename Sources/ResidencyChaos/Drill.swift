@@ -86,10 +86,23 @@ public struct Drill {
         progress("workload: \(writers.count) writer(s) for \(scenario.tenants.count) tenant(s), \(scenario.duration)")
         writers.forEach { $0.2.start() }
 
+        // Live figures every 2 s while waiting: elapsed, writes/s, failures so far.
+        var lastReport = (at: startedAt, acknowledged: 0)
+        func wait(until due: ContinuousClock.Instant) {
+            while ContinuousClock.now < due {
+                Thread.sleep(forTimeInterval: min(0.25, Self.seconds(due - .now)))
+                guard ContinuousClock.now - lastReport.at >= .seconds(2) else { continue }
+                let histories = writers.map { $0.2.history }
+                let acknowledged = histories.reduce(0) { $0 + $1.filter { $0.outcome == .ok }.count }
+                let failed = histories.reduce(0) { $0 + $1.filter { $0.outcome != .ok }.count }
+                let rate = Double(acknowledged - lastReport.acknowledged) / Self.seconds(ContinuousClock.now - lastReport.at)
+                progress("workload t=\(Int(Self.seconds(ContinuousClock.now - startedAt))) s: \(Int(rate)) writes/s, \(acknowledged) acknowledged, \(failed) failed or unknown")
+                lastReport = (ContinuousClock.now, acknowledged)
+            }
+        }
         var injected: [DrillHistory.Fault] = []
         for fault in scenario.faults {
-            let due = startedAt + fault.at
-            if due > .now { Thread.sleep(forTimeInterval: Self.seconds(due - .now)) }
+            wait(until: startedAt + fault.at)
             var zone = fault.zone
             if let shard = fault.primaryOf { zone = try control.shards().first { $0.shard == shard }?.primary.zone }
             progress("t=\(fault.at): \(fault.action.rawValue)\(zone.map { " \($0)" } ?? "")")
@@ -111,8 +124,7 @@ public struct Drill {
             }
             injected.append(DrillHistory.Fault(atMs: wallMs(.now), action: fault.action.rawValue, zone: zone))
         }
-        let end = startedAt + scenario.duration
-        if end > .now { Thread.sleep(forTimeInterval: Self.seconds(end - .now)) }
+        wait(until: startedAt + scenario.duration)
         let attempts = writers.map { ($0.0, $0.1, $0.2.stop()) }
 
         progress("healing and waiting until the topology has converged")

@@ -77,6 +77,26 @@ import Testing
         #expect(result.verdict.checks.first { $0.name.hasPrefix("RPO") }?.held == false)
     }
 
+    @Test func aDrillRefusesToRunOnANodeWithWeakenedDurability() throws {
+        let (loaded, loadedTopology) = try scenario()
+        let node = try topology.nodes().first { $0.node.shard == "west-1" && $0.role == .standby }!
+        let connection = try topology.connect(port: node.port)
+        try connection.execute("ALTER SYSTEM SET synchronous_commit = 'local'")
+        try connection.query("SELECT pg_reload_conf()")
+        defer {
+            try? connection.execute("ALTER SYSTEM RESET synchronous_commit")
+            _ = try? connection.query("SELECT pg_reload_conf()")
+        }
+        #expect(eventually(5) { (try? connection.query("SHOW synchronous_commit").scalar) == "local" })
+        do {
+            _ = try drill(loaded, loadedTopology)
+            Issue.record("the drill ran on a node with synchronous_commit = local")
+        } catch let error as RuntimeError {
+            #expect(error.kind == .unavailable)
+            #expect(error.message.contains("\(node.node) runs with synchronous_commit = local"), "\(error.message)")
+        }
+    }
+
     @Test func theDrillCommandExitsOneWhenATargetIsMissedAnd65ForABadScenario() throws {
         let file = topology.root + "/impossible.yaml"
         try """
