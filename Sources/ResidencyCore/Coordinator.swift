@@ -33,6 +33,8 @@ public struct Coordinator: Sendable {
         /// Make `node` a streaming standby of `primary`, rewinding it first when it was a
         /// primary; when `node` is `primary`, restart it in place.
         case rejoin(NodeID, primary: NodeID, rewind: Bool, token: Int64)
+        /// Record that `node`, marked for rewind, already streams from the primary (then `.rejoined`).
+        case confirmRejoined(NodeID, token: Int64)
         /// Give `primary` the synchronous set `standbys` (`ANY 1 (...)`).
         case setSynchronousStandbys(NodeID, standbys: [NodeID], token: Int64)
         /// Append to the event log.
@@ -111,6 +113,14 @@ public struct Coordinator: Sendable {
                                               detail: "former primary answers as a primary; fencing it before anything else")),
                     .fence(node, token: token),
                 ]
+            }
+            // A node still marked for rewind that streams from the current primary has been
+            // rewound (it could not follow a diverged timeline): a journal write lost after
+            // the rejoin acted (lease expired meanwhile) must not bar it from promotion forever.
+            if shard.needsRewind.contains(node), !busy.contains(node), report.inRecovery,
+               report.upstreamPort != nil, report.upstreamPort == topology.port(of: shard.primary) {
+                busy.insert(node)
+                return [.confirmRejoined(node, token: token)]
             }
             return evaluate(node.shard, now: now)
 

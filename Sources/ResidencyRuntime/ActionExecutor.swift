@@ -40,6 +40,11 @@ struct ActionExecutor {
                 return .event(.fenced(node))
             case let .rejoin(node, primary, rewind, token):
                 return rejoinOutcome(node, primary: primary, rewind: rewind, token: token)
+            case let .confirmRejoined(node, token):
+                try control.setNeedsRewind(node, false, token: token)
+                try control.appendEvent(CoordinatorRecord(kind: "rejoin.confirmed", shard: node.shard, from: node,
+                                                          detail: "streams from the current primary; no rewind needed"))
+                return .event(.rejoined(node))
             case let .setSynchronousStandbys(primary, standbys, token):
                 try control.setSynchronousStandbys(primary.shard, standbys, token: token)
                 let connection = try connect(primary)
@@ -51,6 +56,7 @@ struct ActionExecutor {
             logger.error("action failed: \(error)")
             if case let .fence(node, _) = action { return .event(.fenced(node)) }
             if case let .setSynchronousStandbys(primary, _, _) = action { return .event(.synchronousStandbysSet(primary)) }
+            if case let .confirmRejoined(node, _) = action { return .event(.rejoinFailed(node, reason: "\(error)")) }
             return .event(nil)
         }
     }

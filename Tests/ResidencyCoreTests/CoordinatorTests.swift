@@ -175,6 +175,21 @@ import Testing
         #expect(operations(early + later).isEmpty, "nothing is promoted")
     }
 
+    @Test func aNodeMarkedForRewindThatStreamsFromThePrimaryIsConfirmedNotBarred() {
+        let shardState = ShardState(epoch: 3, primary: a, synchronousSet: [b, c], needsRewind: [b])
+        var coordinator = Coordinator(topology: topology, shards: [shardID: shardState], heldZones: [])
+        _ = coordinator.handle(.leaseAcquired(token: 9), now: at(0))
+        let port = topology.port(of: a)!
+        let actions = coordinator.handle(.probed(b, standby(0x500, upstream: port, since: .milliseconds(20))), now: at(100))
+        #expect(actions == [.confirmRejoined(b, token: 9)])
+        _ = coordinator.handle(.rejoined(b), now: at(150))
+        #expect(coordinator.shards[shardID]?.needsRewind.isEmpty == true)
+        // Not streaming from the primary: it stays marked.
+        var other = Coordinator(topology: topology, shards: [shardID: shardState], heldZones: [])
+        _ = other.handle(.leaseAcquired(token: 9), now: at(0))
+        #expect(other.handle(.probed(b, standby(0x500)), now: at(100)).isEmpty)
+    }
+
     // Rule 6 (never across regions)
 
     @Test func aShardWhoseWholeRegionIsDownStaysDown() {
