@@ -11,7 +11,8 @@ public final class CoordinatorService {
     public let logger: Logger
     /// Who this instance is in the lease table: host, pid and a random suffix.
     public let holder: String
-    /// A frozen or dead leader is replaced this long after its last renewal.
+    /// A frozen or dead leader is replaced this long after its last renewal (`LeaseKeeper`
+    /// renews it every `leaseRenewal` on a thread of its own).
     public let leaseTTL: Duration
     public let leaseRenewal: Duration
 
@@ -44,6 +45,11 @@ public final class CoordinatorService {
         prober.start()
         defer { prober.stop() }
 
+        let keeper = LeaseKeeper(layout: layout, holder: holder, ttl: leaseTTL, renewal: leaseRenewal, logger: logger)
+        keeper.start()
+        defer { keeper.stop() }
+        Thread.sleep(forTimeInterval: 0.5)  // the keeper's first renewal
+
         let origin = ContinuousClock.now
         func instant(_ at: ContinuousClock.Instant = .now) -> Instant { Instant(at - origin) }
         var coordinator: Coordinator?
@@ -56,15 +62,10 @@ public final class CoordinatorService {
         logger.notice("coordinator \(holder) started", metadata: ["state": "\(state.path)"])
 
         while !shouldStop() {
+            keeper.loopCheckedIn()
             if ContinuousClock.now >= nextLease {
-                nextLease = ContinuousClock.now + leaseRenewal
-                var acquired: Int64?
-                do {
-                    acquired = try control.acquireLease(holder: holder, ttl: leaseTTL)
-                } catch {
-                    logger.warning("cannot renew the lease: \(error)")
-                    if let reconnected = try? ControlStore(layout: layout) { control = reconnected }
-                }
+                nextLease = ContinuousClock.now + .milliseconds(100)
+                let acquired = keeper.token
                 if let acquired, acquired != token {
                     do {
                         var fresh = try loadCoordinator(control: control, topology: topology)
@@ -98,6 +99,9 @@ public final class CoordinatorService {
             }
             if ContinuousClock.now >= nextPoll {
                 nextPoll = ContinuousClock.now + .milliseconds(200)
+                if (try? control.heldZones()) == nil, let reconnected = try? ControlStore(layout: layout) {
+                    control = reconnected  // the control server restarted, or the connection broke
+                }
                 if let zones = try? control.heldZones() {
                     let now = Set(zones.keys)
                     for zone in now.subtracting(held) { queue += current.handle(.zoneHeld(zone), now: instant()) }
@@ -126,6 +130,8 @@ public final class CoordinatorService {
             coordinator = token == nil ? nil : current
             Thread.sleep(forTimeInterval: 0.02)
         }
+        keeper.stop()
+        Thread.sleep(forTimeInterval: Double(leaseRenewal.components.attoseconds) / 1e18 + 0.1)  // its last renewal
         if let token { try? control.releaseLease(token: token) }
         logger.notice("coordinator \(holder) stopped")
     }
