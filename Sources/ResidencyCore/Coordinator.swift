@@ -72,6 +72,12 @@ public struct Coordinator: Sendable {
 
     public var isLeader: Bool { token != nil }
 
+    /// Whether the last probe of `node` answered, within `failoverAfter` of `now`.
+    public func hasFreshReport(_ node: NodeID, now: Instant) -> Bool {
+        guard let (at, probe) = latest[node], case .reachable = probe else { return false }
+        return now - at < topology.failover.failoverAfter
+    }
+
     public mutating func handle(_ event: Event, now: Instant) -> [Action] {
         switch event {
         case let .leaseAcquired(token):

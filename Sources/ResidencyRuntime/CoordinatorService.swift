@@ -59,6 +59,7 @@ public final class CoordinatorService {
         var saidWaiting = false
         var held: Set<ZoneID> = []
         var requestsByShard: [ShardID: Int64] = [:]
+        var firstSeen: [Int64: ContinuousClock.Instant] = [:]
         logger.notice("coordinator \(holder) started", metadata: ["state": "\(state.path)"])
 
         while !shouldStop() {
@@ -109,6 +110,12 @@ public final class CoordinatorService {
                     held = now
                 }
                 for request in (try? control.pendingRequests()) ?? [] {
+                    // A request that arrives before the probes have seen its target (a
+                    // coordinator that just took over) waits for them, 5 s at most.
+                    let seen = firstSeen[request.id] ?? .now
+                    firstSeen[request.id] = seen
+                    let target = NodeID(shard: request.shard, zone: request.zone)
+                    if !current.hasFreshReport(target, now: instant()), ContinuousClock.now - seen < .seconds(5) { continue }
                     let event: Coordinator.Event = request.kind == "failover"
                         ? .failoverForced(request.shard, to: request.zone) : .switchoverRequested(request.shard, to: request.zone)
                     let actions = current.handle(event, now: instant())
