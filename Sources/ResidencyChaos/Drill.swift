@@ -81,7 +81,7 @@ public struct Drill {
         let startedAt = ContinuousClock.now
         func wallMs(_ instant: ContinuousClock.Instant) -> Int64 {
             let elapsed = instant - startedAt
-            return startedAtMs + elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+            return startedAtMs + elapsed.inMilliseconds
         }
         progress("workload: \(writers.count) writer(s) for \(scenario.tenants.count) tenant(s), \(scenario.duration)")
         writers.forEach { $0.2.start() }
@@ -90,13 +90,13 @@ public struct Drill {
         var lastReport = (at: startedAt, acknowledged: 0)
         func wait(until due: ContinuousClock.Instant) {
             while ContinuousClock.now < due {
-                Thread.sleep(forTimeInterval: min(0.25, Self.seconds(due - .now)))
+                Thread.sleep(forTimeInterval: min(0.25, (due - .now).inSeconds))
                 guard ContinuousClock.now - lastReport.at >= .seconds(2) else { continue }
                 let histories = writers.map { $0.2.history }
                 let acknowledged = histories.reduce(0) { $0 + $1.filter { $0.outcome == .ok }.count }
                 let failed = histories.reduce(0) { $0 + $1.filter { $0.outcome != .ok }.count }
-                let rate = Double(acknowledged - lastReport.acknowledged) / Self.seconds(ContinuousClock.now - lastReport.at)
-                progress("workload t=\(Int(Self.seconds(ContinuousClock.now - startedAt))) s: \(Int(rate)) writes/s, \(acknowledged) acknowledged, \(failed) failed or unknown")
+                let rate = Double(acknowledged - lastReport.acknowledged) / (ContinuousClock.now - lastReport.at).inSeconds
+                progress("workload t=\(Int((ContinuousClock.now - startedAt).inSeconds)) s: \(Int(rate)) writes/s, \(acknowledged) acknowledged, \(failed) failed or unknown")
                 lastReport = (ContinuousClock.now, acknowledged)
             }
         }
@@ -175,7 +175,7 @@ public struct Drill {
             scenario: scenario, startedAtMs: startedAtMs, finishedAtMs: try control.nowMilliseconds(),
             writes: (writes.filter { $0.outcome == .ok }.count, writes.filter { $0.outcome == .failed }.count, writes.filter { $0.outcome == .unknown }.count),
             checker: checker, history: history, sla: sla, verdict: verdict, acknowledgedPerSecond: perSecond,
-            wallSeconds: Self.seconds(ContinuousClock.now - wallStart))
+            wallSeconds: (ContinuousClock.now - wallStart).inSeconds)
     }
 
     /// Refuses to run on nodes whose durability is weakened: they would pass drills they fail on real power loss.
@@ -218,10 +218,6 @@ public struct Drill {
         let parts = clusterName.split(separator: "/")
         guard parts.count == 2 else { return nil }
         return NodeID(shard: ShardID(String(parts[0])), zone: ZoneID(String(parts[1])))
-    }
-
-    static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private func waitUntil(_ seconds: Double, _ condition: () -> Bool) -> Bool {

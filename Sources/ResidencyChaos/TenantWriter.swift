@@ -65,7 +65,7 @@ public final class TenantWriter: Sendable {
             }
             guard let live = connection else {
                 record(WriteAttempt(id: id, invokedAt: invoked, completedAt: .now, outcome: .failed, acknowledgedBy: nil, error: "no read-write server"))
-                Thread.sleep(forTimeInterval: Double(retryPause.components.attoseconds) / 1e18)
+                Thread.sleep(forTimeInterval: retryPause.inSeconds)
                 continue
             }
             do {
@@ -73,14 +73,14 @@ public final class TenantWriter: Sendable {
                 let cancelled = live.takeNotices().contains { $0.message.contains("synchronous replication") }
                 record(WriteAttempt(id: id, invokedAt: invoked, completedAt: .now, outcome: cancelled ? .unknown : .ok,
                                     acknowledgedBy: cancelled ? nil : node, error: cancelled ? "wait for synchronous replication cancelled" : nil))
-                if writePause > .zero { Thread.sleep(forTimeInterval: Double(writePause.components.attoseconds) / 1e18) }
+                if writePause > .zero { Thread.sleep(forTimeInterval: writePause.inSeconds) }
             } catch {
                 // A statement error before commit (read-only, fenced) failed; anything that
                 // broke the connection or ran out of time may have committed.
                 let outcome: WriteAttempt.Outcome = error.kind == .statement ? .failed : .unknown
                 record(WriteAttempt(id: id, invokedAt: invoked, completedAt: .now, outcome: outcome, acknowledgedBy: nil, error: error.description))
                 connection = nil
-                Thread.sleep(forTimeInterval: Double(retryPause.components.attoseconds) / 1e18)
+                Thread.sleep(forTimeInterval: retryPause.inSeconds)
             }
         }
     }

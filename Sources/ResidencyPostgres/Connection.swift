@@ -1,4 +1,5 @@
 import CLibPQ
+import ResidencyCore
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -101,7 +102,7 @@ public final class Connection {
         while true {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { return false }
-            let milliseconds = Int32(clamping: remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000 + 1)
+            let milliseconds = Int32(clamping: remaining.inMilliseconds + 1)
             var descriptor = pollfd(fd: socket, events: Int16(reading ? POLLIN : POLLOUT), revents: 0)
             let ready = poll(&descriptor, 1, milliseconds)
             if ready > 0 { return true }

@@ -78,7 +78,7 @@ struct ActionExecutor {
     }
 
     static func isNotLeader(_ error: any Error) -> Bool {
-        (error as? RuntimeError)?.message.hasPrefix("lease token ") == true
+        (error as? RuntimeError)?.kind == .notLeader
     }
 
     /// One step of a failover or switchover: journal it (lease-checked), act, journal the result.

@@ -270,12 +270,8 @@ public final class ControlStore {
             try connection.query(
                 "INSERT INTO control.events (kind, shard_id, epoch, from_node, to_node, duration_ms, detail) VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $7)",
                 [record.kind, record.shard?.rawValue, record.epoch.map(String.init), record.from?.description, record.to?.description,
-                 duration.map { String(Self.milliseconds($0)) }, record.detail])
+                 duration.map { String($0.inMilliseconds) }, record.detail])
         }
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// One row of the event log.
@@ -318,7 +314,7 @@ public final class ControlStore {
                     expires_at = clock_timestamp() + make_interval(secs => $2::double precision / 1000)
                 WHERE id = 1 AND (holder = $1 OR expires_at <= clock_timestamp())
                 RETURNING token
-                """, [holder, String(Self.milliseconds(ttl))])
+                """, [holder, String(ttl.inMilliseconds)])
         }
         return result.scalar.flatMap { Int64($0) }
     }

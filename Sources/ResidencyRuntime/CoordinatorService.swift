@@ -138,7 +138,7 @@ public final class CoordinatorService {
             Thread.sleep(forTimeInterval: 0.02)
         }
         keeper.stop()
-        Thread.sleep(forTimeInterval: Double(leaseRenewal.components.attoseconds) / 1e18 + 0.1)  // its last renewal
+        Thread.sleep(forTimeInterval: leaseRenewal.inSeconds + 0.1)  // its last renewal
         if let token { try? control.releaseLease(token: token) }
         logger.notice("coordinator \(holder) stopped")
     }

@@ -64,7 +64,7 @@ final class LeaseKeeper: Sendable {
             }
             state.withLock { $0.token = token }
             let pause = started + renewal - ContinuousClock.now
-            if pause > .zero { Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds)) }
+            if pause > .zero { Thread.sleep(forTimeInterval: pause.inSeconds) }
         }
     }
 }

@@ -61,7 +61,7 @@ final class NodeProber: Sendable {
             results.withLock { $0.append(result) }
             let next = started + interval
             let pause = next - ContinuousClock.now
-            if pause > .zero { Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds)) }
+            if pause > .zero { Thread.sleep(forTimeInterval: pause.inSeconds) }
         }
     }
 }

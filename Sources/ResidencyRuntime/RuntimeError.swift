@@ -7,6 +7,8 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
         case invalidInput
         /// It could not be done (exit 2): a server unreachable, a step failed.
         case unavailable
+        /// A journaled write found the lease held by another coordinator (or expired): act on no node (exit 2).
+        case notLeader
     }
 
     public let kind: Kind
@@ -21,7 +23,7 @@ public struct RuntimeError: Error, Sendable, CustomStringConvertible {
 
     /// A journaled write found the lease held by someone else (or expired): act on no node.
     static func notLeader(_ token: Int64) -> RuntimeError {
-        RuntimeError(.unavailable, "lease token \(token) is no longer valid: another coordinator leads")
+        RuntimeError(.notLeader, "lease token \(token) is no longer valid: another coordinator leads")
     }
 
     static func topologyChanged(_ differences: [TopologyDifference], state: String) -> RuntimeError {

@@ -1,4 +1,5 @@
 import Foundation
+import ResidencyCore
 
 /// Where the CLI writes: results on stdout, progress and errors on stderr. Progress is
 /// shown only when stderr is a terminal.
@@ -19,7 +20,7 @@ enum Terminal {
         let start = ContinuousClock.now
         return { line in
             let elapsed = ContinuousClock.now - start
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             let stamp = String(format: "%6.1f", seconds)
             FileHandle.standardError.write(Data("[\(stamp)s] \(line)\n".utf8))
         }

@@ -36,7 +36,7 @@ struct UpCommand: ParsableCommand {
         let runner = LocalTopology(state: directory, logger: Logger(label: "residency.up"), progress: Terminal.progress())
         let report = try runner.up(loaded, topologyDirectory: topology.topology, demo: demo, startCoordinator: !noCoordinator)
         let elapsed = ContinuousClock.now - start
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.inSeconds
         if output.json {
             Terminal.output(JSONDocument.render(Document(
                 version: JSONDocument.version, state: directory.path, created: report.created, started: report.started,

@@ -22,7 +22,7 @@ let freezeRounds = arguments.count > 4 ? Int(arguments[4]) ?? 10 : 10
 let baselineRounds = arguments.count > 5 ? Int(arguments[5]) ?? 5 : 5
 
 func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
-func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
+func seconds(_ d: Duration) -> Double { d.inSeconds }
 func median(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return .nan }
