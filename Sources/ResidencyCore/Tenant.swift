@@ -8,13 +8,25 @@ public struct Tenant: Hashable, Sendable {
     public let apps: [String]
     /// ISO 8601, UTC.
     public let createdAt: String
+    /// Apps whose data lives on another shard than `shard`: apps that are not
+    /// residency-eligible stay where they were when the tenant moved.
+    public let appShards: [String: ShardID]
 
-    public init(id: TenantID, realm: RealmID, shard: ShardID, products: [String], apps: [String], createdAt: String) {
+    public init(
+        id: TenantID, realm: RealmID, shard: ShardID, products: [String], apps: [String], createdAt: String,
+        appShards: [String: ShardID] = [:]
+    ) {
         self.id = id
         self.realm = realm
         self.shard = shard
         self.products = products
         self.apps = apps
         self.createdAt = createdAt
+        self.appShards = appShards
+    }
+
+    /// The shard holding `dataset`.
+    public func shard(of dataset: Dataset) -> ShardID {
+        dataset.kind == .app ? appShards[dataset.name] ?? shard : shard
     }
 }

@@ -20,3 +20,18 @@ public struct TenantID: Hashable, Comparable, Sendable, CustomStringConvertible 
             || b == UInt8(ascii: "-")
     }
 }
+
+extension TenantID: Codable {
+    public init(from decoder: any Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let id = TenantID(validating: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid tenant name '\(name)'"))
+        }
+        self = id
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+}

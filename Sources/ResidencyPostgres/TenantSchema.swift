@@ -25,6 +25,40 @@ public enum TenantSchema {
     /// SQLSTATE of a write by a frozen tenant.
     public static let frozenTenantState = "RS002"
 
+    /// The write fence's trigger function. A `residency.frozen_tenants` row freezes the
+    /// tenant's tables in `schemas` (every table when NULL): a move freezes the datasets it
+    /// moves, while an app that is not residency-eligible keeps writing where it stays.
+    /// `CREATE OR REPLACE`, so a move can bring an older node up to date (with `fenceColumns`).
+    public static let fenceFunction = """
+        CREATE OR REPLACE FUNCTION residency.refuse_frozen_writes() RETURNS trigger
+        LANGUAGE plpgsql AS $fn$
+        DECLARE
+            tenant text;
+        BEGIN
+            IF TG_OP IN ('UPDATE', 'DELETE') AND EXISTS (
+                SELECT 1 FROM residency.frozen_tenants f
+                WHERE f.tenant_id = OLD.tenant_id AND (f.schemas IS NULL OR TG_TABLE_SCHEMA = ANY (f.schemas))) THEN
+                tenant := OLD.tenant_id;
+            ELSIF TG_OP IN ('INSERT', 'UPDATE') AND EXISTS (
+                SELECT 1 FROM residency.frozen_tenants f
+                WHERE f.tenant_id = NEW.tenant_id AND (f.schemas IS NULL OR TG_TABLE_SCHEMA = ANY (f.schemas))) THEN
+                tenant := NEW.tenant_id;
+            END IF;
+            IF tenant IS NOT NULL THEN
+                RAISE EXCEPTION 'tenant % is frozen: % on %.% refused by the write fence', tenant, TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+                    USING ERRCODE = '\(frozenTenantState)';
+            END IF;
+            IF TG_OP = 'DELETE' THEN
+                RETURN OLD;
+            END IF;
+            RETURN NEW;
+        END
+        $fn$;
+        """
+
+    /// Brings a node created before per-schema freezes up to date (idempotent).
+    public static let fenceColumns = "ALTER TABLE residency.frozen_tenants ADD COLUMN IF NOT EXISTS schemas text[];"
+
     /// Every table holding tenant data, schema-qualified and quoted, for `apps`.
     public static func tables(apps: [App]) -> [(schema: String, table: String)] {
         Product.allCases.flatMap { product in product.tables.map { (product.schemaName, $0) } }
@@ -42,7 +76,8 @@ public enum TenantSchema {
             CREATE TABLE residency.frozen_tenants (
                 tenant_id text PRIMARY KEY,
                 frozen_at timestamptz NOT NULL DEFAULT clock_timestamp(),
-                reason text NOT NULL DEFAULT ''
+                reason text NOT NULL DEFAULT '',
+                schemas text[]
             );
             GRANT SELECT ON residency.frozen_tenants TO \(applicationRole);
 
@@ -60,28 +95,7 @@ public enum TenantSchema {
             END
             $fn$;
 
-            CREATE FUNCTION residency.refuse_frozen_writes() RETURNS trigger
-            LANGUAGE plpgsql AS $fn$
-            DECLARE
-                tenant text;
-            BEGIN
-                IF TG_OP IN ('UPDATE', 'DELETE') AND EXISTS (
-                    SELECT 1 FROM residency.frozen_tenants f WHERE f.tenant_id = OLD.tenant_id) THEN
-                    tenant := OLD.tenant_id;
-                ELSIF TG_OP IN ('INSERT', 'UPDATE') AND EXISTS (
-                    SELECT 1 FROM residency.frozen_tenants f WHERE f.tenant_id = NEW.tenant_id) THEN
-                    tenant := NEW.tenant_id;
-                END IF;
-                IF tenant IS NOT NULL THEN
-                    RAISE EXCEPTION 'tenant % is frozen: % on %.% refused by the write fence', tenant, TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
-                        USING ERRCODE = '\(frozenTenantState)';
-                END IF;
-                IF TG_OP = 'DELETE' THEN
-                    RETURN OLD;
-                END IF;
-                RETURN NEW;
-            END
-            $fn$;
+            \(fenceFunction)
 
             CREATE SCHEMA jira;
             CREATE TABLE jira.issues (

@@ -101,6 +101,28 @@ public final class ControlStore {
             state text NOT NULL DEFAULT 'pending',
             answer text NOT NULL DEFAULT ''
         );
+        ALTER TABLE control.tenants ADD COLUMN IF NOT EXISTS app_shards text[] NOT NULL DEFAULT '{}';
+        CREATE TABLE IF NOT EXISTS control.moves (
+            id bigserial PRIMARY KEY,
+            tenant_id text NOT NULL,
+            phase text NOT NULL,
+            plan text NOT NULL,
+            retention_days int NOT NULL,
+            created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            switched_at timestamptz,
+            retain_until timestamptz,
+            copied_rows bigint NOT NULL DEFAULT 0,
+            lag_bytes bigint,
+            copy_ms bigint,
+            copy_bytes bigint,
+            freeze_ms bigint,
+            reason text NOT NULL DEFAULT '',
+            rollback_requested text,
+            verification text NOT NULL DEFAULT ''
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS moves_one_open_per_tenant ON control.moves (tenant_id)
+            WHERE phase NOT IN ('switched', 'retained', 'purged', 'rolled-back');
         """
 
     public func migrate() throws(RuntimeError) {
@@ -215,15 +237,20 @@ public final class ControlStore {
         let result = try run { () throws(PostgresError) in
             try connection.query("""
                 SELECT tenant_id, realm, shard_id, array_to_string(products, ','), array_to_string(apps, ','),
-                       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+                       to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), array_to_string(app_shards, ',')
                 FROM control.tenants ORDER BY tenant_id
                 """)
         }
         return result.rows.compactMap { row in
             guard let tenant = TenantID(validating: row[0] ?? "") else { return nil }
             func list(_ text: String?) -> [String] { (text ?? "").split(separator: ",").map(String.init) }
+            var appShards: [String: ShardID] = [:]
+            for pair in list(row[6]) {
+                let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                if parts.count == 2 { appShards[parts[0]] = ShardID(parts[1]) }
+            }
             return Tenant(id: tenant, realm: RealmID(row[1] ?? ""), shard: ShardID(row[2] ?? ""),
-                                products: list(row[3]), apps: list(row[4]), createdAt: row[5] ?? "")
+                          products: list(row[3]), apps: list(row[4]), createdAt: row[5] ?? "", appShards: appShards)
         }
     }
 
@@ -518,7 +545,7 @@ public final class ControlStore {
 
     // MARK: plumbing
 
-    private func run<T>(_ body: () throws(PostgresError) -> T) throws(RuntimeError) -> T {
+    func run<T>(_ body: () throws(PostgresError) -> T) throws(RuntimeError) -> T {
         do {
             return try body()
         } catch {
@@ -526,7 +553,7 @@ public final class ControlStore {
         }
     }
 
-    private func transaction<E: Error>(_ body: () throws(E) -> Void) throws(RuntimeError) {
+    func transaction<E: Error>(_ body: () throws(E) -> Void) throws(RuntimeError) {
         try run { () throws(PostgresError) in try connection.execute("BEGIN") }
         do {
             try body()

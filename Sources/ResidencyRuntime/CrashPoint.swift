@@ -15,6 +15,7 @@ public enum CrashPoint {
         "up.after-control-initdb", "up.after-primary-initdb", "up.after-schema", "up.after-basebackup",
         "up.before-synchronous-standbys", "tenant.after-data",
     ] + ShardOperation.Step.allCases.filter { $0 != .done }.map { "coordinator.after-\($0.rawValue)" }
+        + MovePhase.allCases.filter { $0 != .planned }.map { "move.after-\($0.rawValue)" }
 
     public static func reach(_ name: String) {
         precondition(all.contains(name), "unknown crash point \(name)")

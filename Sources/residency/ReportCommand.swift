@@ -2,12 +2,13 @@ import ArgumentParser
 import ResidencyConfig
 import ResidencyCore
 import ResidencyReport
+import ResidencyRuntime
 
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Compliance reports.",
-        subcommands: [SLA.self])
+        subcommands: [SLA.self, Residency.self])
 
     struct SLA: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -45,6 +46,36 @@ struct ReportCommand: ParsableCommand {
             }
             Terminal.output(output.json ? SLAReport.json(results, month: calendarMonth) : SLAReport.text(results))
             if results.contains(where: { !$0.met }) { throw ExitCode(Failure.checkFailed) }
+        }
+    }
+
+    struct Residency: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "residency",
+            abstract: "Where every copy of every tenant's rows lives (every node, primaries and standbys), against its pin.",
+            discussion: """
+                Counts each tenant's rows per schema on every node. A copy outside the tenant's realm is
+                flagged unless it is the frozen source copy of a switched move within its retention
+                (shown with its deletion date), the data of an app that is not residency-eligible, or
+                the target copy of a move still running. A node that cannot be reached is reported as
+                not checked. Exit 1 when anything is flagged or not checked.
+                """)
+
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let layout = try state.directory.requireLayout()
+            let control = try ControlStore(layout: layout)
+            let topology = try control.requireTopology()
+            let census = try RowCensus.take(layout: layout, control: control, topology: topology)
+            let findings = ResidencyAudit.findings(
+                holdings: census.holdings, tenants: try control.tenants(), moves: try control.moves(), topology: topology,
+                now: try control.nowISO8601())
+            Terminal.output(output.json
+                ? ResidencyReport.json(findings, unreachable: census.unreachable)
+                : ResidencyReport.text(findings, unreachable: census.unreachable))
+            if findings.contains(where: \.status.flagged) || !census.unreachable.isEmpty { throw ExitCode(Failure.checkFailed) }
         }
     }
 }

@@ -16,6 +16,8 @@ struct Residency: ParsableCommand {
               residency zone stop eu-central-a   lose a zone: the coordinator fails over
               residency zone start eu-central-a  bring it back: nodes rejoin as standbys
               residency events                what the coordinator did, step by step
+              residency move start --tenant demo-global --to eu   move a tenant's data to its new realm
+              residency report residency      where every copy of every tenant's rows lives
               residency down [--purge]        stop every server [and delete the data]
 
             Exit codes: 0 done, every check held; 1 a check did not hold (unhealthy);
@@ -24,7 +26,7 @@ struct Residency: ParsableCommand {
             """,
         subcommands: [
             ValidateCommand.self, DrillCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self, CoordinatorCommand.self,
-            ZoneCommand.self, SwitchoverCommand.self, FailoverCommand.self, EventsCommand.self, ConninfoCommand.self, ReportCommand.self,
+            ZoneCommand.self, SwitchoverCommand.self, FailoverCommand.self, EventsCommand.self, ConninfoCommand.self, MoveCommand.self, ReportCommand.self,
         ]
     )
 

@@ -14,6 +14,12 @@ enum Terminal {
         FileHandle.standardError.write(Data(("residency: " + text + "\n").utf8))
     }
 
+    /// One progress line on a terminal (nothing otherwise).
+    static func progressLine(_ text: String) {
+        guard isInteractive else { return }
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
     /// A progress reporter that prefixes each line with the seconds since it was made.
     static func progress() -> (String) -> Void {
         guard isInteractive else { return { _ in } }

@@ -1,0 +1,56 @@
+/// A residency move as the control store records it.
+public struct Move: Hashable, Sendable, Codable {
+    public let id: Int64
+    public let plan: MovePlan
+    public var phase: MovePhase
+    /// ISO 8601, UTC.
+    public var createdAt: String
+    public var updatedAt: String
+    public var switchedAt: String?
+    /// When the retained source copy is deleted (set at the switch).
+    public var retainUntil: String?
+    public var retentionDays: Int
+    public var copiedRows: Int64
+    public var lagBytes: Int64?
+    public var copyMilliseconds: Int64?
+    public var copyBytes: Int64?
+    public var freezeMilliseconds: Int64?
+    /// Why it rolled back or what its last step failed with.
+    public var reason: String
+    /// Set by `move rollback` for the process executing the move.
+    public var rollbackRequested: String?
+    /// What verification compared and found.
+    public var verification: String
+
+    public init(
+        id: Int64, plan: MovePlan, phase: MovePhase, createdAt: String, updatedAt: String, switchedAt: String?, retainUntil: String?,
+        retentionDays: Int, copiedRows: Int64, lagBytes: Int64?, copyMilliseconds: Int64?, copyBytes: Int64?, freezeMilliseconds: Int64?,
+        reason: String, rollbackRequested: String?, verification: String
+    ) {
+        self.id = id
+        self.plan = plan
+        self.phase = phase
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.switchedAt = switchedAt
+        self.retainUntil = retainUntil
+        self.retentionDays = retentionDays
+        self.copiedRows = copiedRows
+        self.lagBytes = lagBytes
+        self.copyMilliseconds = copyMilliseconds
+        self.copyBytes = copyBytes
+        self.freezeMilliseconds = freezeMilliseconds
+        self.reason = reason
+        self.rollbackRequested = rollbackRequested
+        self.verification = verification
+    }
+
+    public var tenant: TenantID { plan.tenant }
+
+    /// Percent of the planned rows copied (100 once the copy is done).
+    public var percentCopied: Int {
+        if phase >= .catchingUp && phase <= .purged { return 100 }
+        if plan.movingRows == 0 { return 0 }
+        return Int(min(100, copiedRows * 100 / max(plan.movingRows, 1)))
+    }
+}

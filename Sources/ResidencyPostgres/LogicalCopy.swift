@@ -1,0 +1,206 @@
+import Foundation
+import ResidencyCore
+
+/// The logical replication of one tenant's rows from a source primary to a target primary:
+/// a publication with a row filter on the source, a subscription on the target (which
+/// creates the slot on the source, copies, then streams). Every call is idempotent.
+///
+/// The tenant name and table names reach the DDL (which takes no parameters) only as
+/// validated values (`TenantID`, the catalogue's schema names) and quoted.
+public struct LogicalCopy: Sendable {
+    /// Names the publication, the subscription and the slot alike.
+    public let name: String
+    public let tenant: TenantID
+    public let moveID: Int64
+    /// `schema.table`, unquoted, of every table that moves.
+    public let tables: [(schema: String, table: String)]
+
+    public init(moveID: Int64, tenant: TenantID, tables: [(schema: String, table: String)]) {
+        self.name = "residency_move_\(moveID)"
+        self.tenant = tenant
+        self.moveID = moveID
+        self.tables = tables
+    }
+
+    static let markerTable = (schema: "residency", table: "move_markers")
+
+    // MARK: source
+
+    /// `CREATE PUBLICATION ... FOR TABLE t WHERE (tenant_id = '<tenant>'), ...`, publishing
+    /// insert, update and delete (row filters do not apply to TRUNCATE, which is not published).
+    public func createPublication(on source: Connection) throws(PostgresError) {
+        let exists = try source.query("SELECT 1 FROM pg_publication WHERE pubname = $1", [name]).rows.isEmpty == false
+        guard !exists else { return }
+        let filter = "WHERE (tenant_id = \(SQLText.literal(tenant.rawValue)))"
+        let list = (tables + [Self.markerTable]).map { "\(SQLText.identifier($0.schema)).\(SQLText.identifier($0.table)) \(filter)" }
+        try source.execute("CREATE PUBLICATION \(SQLText.identifier(name)) FOR TABLE \(list.joined(separator: ", ")) WITH (publish = 'insert, update, delete')")
+    }
+
+    public func dropPublication(on source: Connection) throws(PostgresError) {
+        try source.execute("DROP PUBLICATION IF EXISTS \(SQLText.identifier(name))")
+    }
+
+    /// Drops the slot if it is still there (a subscription dropped while the source was
+    /// unreachable leaves it behind), ending a walsender that still holds it.
+    public func dropSlot(on source: Connection) throws(PostgresError) {
+        for _ in 0..<50 {
+            let row = try source.query("SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1", [name]).rows.first
+            guard let row else { return }
+            if let pid = row[0] {
+                try source.query("SELECT pg_terminate_backend($1::int)", [pid])
+                usleep(100_000)
+                continue
+            }
+            do {
+                try source.query("SELECT pg_drop_replication_slot($1)", [name])
+                return
+            } catch {
+                if error.sqlState == "42704" { return }  // gone meanwhile
+                if error.sqlState != "55006" { throw error }  // 55006: in use again; retry
+                usleep(100_000)
+            }
+        }
+        throw PostgresError(kind: .statement, message: "replication slot \(name) stays in use", context: source.address)
+    }
+
+    /// The replication lag of the slot in bytes (`nil` while the slot is absent).
+    public func lagBytes(on source: Connection) throws(PostgresError) -> Int64? {
+        try source.query("""
+            SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1
+            """, [name]).scalar.flatMap { Int64($0) }
+    }
+
+    /// Inserts marker `seq`; see `MoveSchema`.
+    public func insertMarker(_ seq: Int64, on source: Connection) throws(PostgresError) {
+        try source.query("INSERT INTO residency.move_markers (tenant_id, move_id, seq) VALUES ($1, $2::bigint, $3::bigint) ON CONFLICT DO NOTHING",
+                         [tenant.rawValue, String(moveID), String(seq)])
+    }
+
+    // MARK: target
+
+    /// `CREATE SUBSCRIPTION` with `synchronous_commit = on` (the apply worker's commits wait
+    /// for the target's synchronous standby) connecting to the source with `connectionString`.
+    public func createSubscription(on target: Connection, sourceConnectionString: String) throws(PostgresError) {
+        let exists = try target.query("SELECT 1 FROM pg_subscription WHERE subname = $1", [name]).rows.isEmpty == false
+        guard !exists else { return }
+        try target.execute("""
+            CREATE SUBSCRIPTION \(SQLText.identifier(name)) CONNECTION \(SQLText.literal(sourceConnectionString))
+            PUBLICATION \(SQLText.identifier(name))
+            WITH (slot_name = \(SQLText.literal(name)), synchronous_commit = 'on', copy_data = true)
+            """)
+    }
+
+    /// Drops the subscription; when the source cannot be reached to drop the slot, detaches
+    /// the slot first (`dropSlot` removes it later). Returns whether the slot was detached.
+    @discardableResult
+    public func dropSubscription(on target: Connection) throws(PostgresError) -> Bool {
+        let exists = try target.query("SELECT 1 FROM pg_subscription WHERE subname = $1", [name]).rows.isEmpty == false
+        guard exists else { return false }
+        let subscription = SQLText.identifier(name)
+        do {
+            try target.execute("DROP SUBSCRIPTION \(subscription)")
+            return false
+        } catch {
+            try target.execute("ALTER SUBSCRIPTION \(subscription) DISABLE")
+            try target.execute("ALTER SUBSCRIPTION \(subscription) SET (slot_name = NONE)")
+            try target.execute("DROP SUBSCRIPTION \(subscription)")
+            return true
+        }
+    }
+
+    /// Per table (`schema.table`): whether its initial copy is done, and the rows copied so
+    /// far by a copy in progress.
+    public struct CopyState: Sendable, Hashable {
+        public var tablesDone: Set<String>
+        public var tablesTotal: Int
+        public var rowsInProgress: [String: Int64]
+        public var errors: Int64
+
+        public var done: Bool { tablesDone.count == tablesTotal && tablesTotal > 0 }
+    }
+
+    public func copyState(on target: Connection) throws(PostgresError) -> CopyState {
+        let relations = try target.query("""
+            SELECT n.nspname || '.' || c.relname, sr.srsubstate FROM pg_subscription_rel sr
+            JOIN pg_subscription s ON s.oid = sr.srsubid
+            JOIN pg_class c ON c.oid = sr.srrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE s.subname = $1
+            """, [name]).rows
+        let progress = try target.query("""
+            SELECT n.nspname || '.' || c.relname, p.tuples_processed FROM pg_stat_progress_copy p
+            JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+            """).rows
+        let errors = try target.query("""
+            SELECT coalesce(sum(apply_error_count + sync_error_count), 0)::bigint FROM pg_stat_subscription_stats WHERE subname = $1
+            """, [name]).scalar.flatMap { Int64($0) } ?? 0
+        var state = CopyState(tablesDone: [], tablesTotal: relations.count, rowsInProgress: [:], errors: errors)
+        for row in relations where row[1] == "r" || row[1] == "s" { state.tablesDone.insert(row[0] ?? "") }
+        for row in progress { state.rowsInProgress[row[0] ?? ""] = Int64(row[1] ?? "") ?? 0 }
+        return state
+    }
+
+    public func markerArrived(_ seq: Int64, on target: Connection) throws(PostgresError) -> Bool {
+        try target.query("SELECT 1 FROM residency.move_markers WHERE tenant_id = $1 AND move_id = $2::bigint AND seq = $3::bigint",
+                         [tenant.rawValue, String(moveID), String(seq)]).rows.isEmpty == false
+    }
+
+    /// Change tracking for the tenant on the target: registered (off) before the copy.
+    public func registerMovingIn(on target: Connection) throws(PostgresError) {
+        try target.query("""
+            INSERT INTO residency.moving_in (tenant_id, move_id) VALUES ($1, $2::bigint)
+            ON CONFLICT (tenant_id) DO UPDATE SET move_id = EXCLUDED.move_id, tracking = false
+            """, [tenant.rawValue, String(moveID)])
+    }
+
+    /// Turns tracking on, then waits until every transaction that began before has ended,
+    /// so that every change committed from then on is logged.
+    public func startTracking(on target: Connection, timeout: Duration = .seconds(30)) throws(PostgresError) {
+        try target.query("UPDATE residency.moving_in SET tracking = true WHERE tenant_id = $1", [tenant.rawValue])
+        guard let since = try target.query("SELECT clock_timestamp()::text").scalar else { return }
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while try target.query("""
+            SELECT count(*) FROM pg_stat_activity WHERE xact_start < $1::timestamptz AND pid <> pg_backend_pid()
+              AND backend_type IN ('client backend', 'logical replication worker')
+            """, [since]).scalar != "0" {
+            if clock.now >= deadline {
+                throw PostgresError(kind: .statement, message: "transactions begun before change tracking still open after \(timeout)", context: target.address)
+            }
+            usleep(5_000)
+        }
+    }
+
+    /// Keys of the tenant's rows changed by transactions not visible in `snapshot`, per table.
+    public func changedKeys(since snapshot: String, on target: Connection) throws(PostgresError) -> [String: [String]] {
+        let rows = try target.query("""
+            SELECT DISTINCT table_name, id::text FROM residency.move_changes
+            WHERE tenant_id = $1 AND NOT pg_visible_in_snapshot(xid, $2::pg_snapshot)
+            """, [tenant.rawValue, snapshot]).rows
+        var keys: [String: [String]] = [:]
+        for row in rows { keys[row[0] ?? "", default: []].append(row[1] ?? "") }
+        return keys
+    }
+
+    /// Removes the tenant's tracking and markers from `connection` (either side).
+    public func dropTracking(on connection: Connection) throws(PostgresError) {
+        try connection.query("DELETE FROM residency.moving_in WHERE tenant_id = $1", [tenant.rawValue])
+        try connection.query("DELETE FROM residency.move_changes WHERE tenant_id = $1", [tenant.rawValue])
+        try connection.query("DELETE FROM residency.move_markers WHERE tenant_id = $1", [tenant.rawValue])
+    }
+
+    /// Deletes the tenant's rows of the moved tables on `connection`, bypassing the write
+    /// fence (`session_replication_role = replica` skips ordinary triggers; superuser only).
+    public func deleteRows(on connection: Connection) throws(PostgresError) {
+        try connection.execute("BEGIN")
+        do throws(PostgresError) {
+            try connection.execute("SET LOCAL session_replication_role = replica")
+            for (schema, table) in tables {
+                try connection.query("DELETE FROM \(SQLText.identifier(schema)).\(SQLText.identifier(table)) WHERE tenant_id = $1", [tenant.rawValue])
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            try? connection.execute("ROLLBACK")
+            throw error
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import ResidencyCore
+
+/// `TableDigest`s of a tenant's rows computed by the server: count, and the sum modulo
+/// 2^64 of `hashtextextended(row::text, 0)` over the rows. A row's text depends on session
+/// settings (time zone, date style), so `prepare` pins them on both sides of a comparison.
+public enum RowDigest {
+    /// Run once per connection before computing digests that are compared with another server's.
+    public static func prepare(_ connection: Connection) throws(PostgresError) {
+        try connection.execute("""
+            SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres';
+            SET extra_float_digits = 1; SET bytea_output = 'hex'
+            """)
+    }
+
+    /// The digest of `tenant`'s rows of `schema.table`; only of the rows with these `ids` when given.
+    public static func digest(
+        schema: String, table: String, tenant: TenantID, ids: [String]? = nil, on connection: Connection
+    ) throws(PostgresError) -> TableDigest {
+        if let ids, ids.isEmpty { return .empty }
+        let name = "\(SQLText.identifier(schema)).\(SQLText.identifier(table))"
+        let row = try connection.query("""
+            SELECT count(*)::text, ((coalesce(sum(hashtextextended(t::text, 0)), 0) % 18446744073709551616 + 18446744073709551616)
+                   % 18446744073709551616)::text
+            FROM \(name) t WHERE tenant_id = $1 \(ids == nil ? "" : "AND id = ANY ($2::uuid[])")
+            """, [tenant.rawValue] + (ids.map { ["{" + $0.joined(separator: ",") + "}"] } ?? [])).rows.first
+        return TableDigest(count: Int64(row?[0] ?? "") ?? 0, sum: UInt64(row?[1] ?? "") ?? 0)
+    }
+}

@@ -1,0 +1,568 @@
+import Foundation
+import ResidencyCore
+import ResidencyPostgres
+
+/// Plans and carries out residency moves (see `MovePhase` for the steps). Every phase is
+/// journaled in the control store before the next step acts, every step is idempotent and
+/// has a crash point `move.after-<phase>`.
+///
+/// One process executes a move at a time: the executor holds an advisory lock on the move
+/// in its control session (released when the process dies), so `rollback` from another
+/// process either asks the executor or, when none is alive, rolls back by itself.
+public final class MoveExecutor {
+    /// What the executor reports while it works (on its own thread).
+    public enum Event: Sendable {
+        /// The move entered a phase (journaled already).
+        case phase(Move)
+        /// Rows copied so far of the rows planned.
+        case copying(copiedRows: Int64, plannedRows: Int64, lagBytes: Int64?)
+        /// Waiting for the target to catch up: the last marker's round trip.
+        case catchingUp(roundTrip: Duration, lagBytes: Int64?)
+        /// Writes frozen for this long so far.
+        case note(String)
+    }
+
+    public let layout: StateDirectory.Layout
+    public let control: ControlStore
+    public let topology: Topology
+    let data: DataNodes
+    let observe: (Event) -> Void
+
+    /// Largest marker round trip (source commit → visible on the target) at which the
+    /// target counts as caught up and the pre-check may start.
+    public var caughtUpRoundTrip: Duration = .milliseconds(500)
+    /// How long the freeze may wait for the tenant's open transactions and for the target.
+    public var freezeTimeout: Duration = .seconds(5)
+    /// A copy that makes no progress for this long fails (and rolls back).
+    public var stallTimeout: Duration = .seconds(120)
+
+    public init(layout: StateDirectory.Layout, observe: @escaping (Event) -> Void = { _ in }) throws(RuntimeError) {
+        self.layout = layout
+        control = try ControlStore(layout: layout)
+        topology = try control.requireTopology()
+        data = DataNodes(layout: layout)
+        self.observe = observe
+    }
+
+    // MARK: plan
+
+    /// The plan for moving `tenant` to `realm` (to `region` of it when given), with sizes
+    /// measured on the primaries holding the tenant's datasets. Changes nothing.
+    public func plan(tenant name: String, to realm: String, region: String?) throws(RuntimeError) -> MovePlan {
+        let realmID = RealmID(realm)
+        let regionID = region.map { RegionID($0) }
+        let tenants = try control.tenants()
+        var sizes: [String: DatasetSize] = [:]
+        var openMove: (id: Int64, phase: MovePhase)?
+        if let tenant = tenants.first(where: { $0.id.rawValue == name }) {
+            openMove = try control.openMove(of: tenant.id)
+            for dataset in Dataset.of(tenant, in: topology) {
+                let connection = try primaryConnection(of: tenant.shard(of: dataset))
+                sizes[dataset.name] = try measure(dataset, of: tenant.id, on: connection)
+            }
+        }
+        let counts = try control.tenantCounts()
+        let history = try control.moveHistory()
+        do {
+            return try MovePlanner.plan(
+                tenantName: name, to: realmID, region: regionID, tenants: tenants, topology: topology,
+                tenantsPerShard: counts, sizes: sizes, openMove: openMove, history: history)
+        } catch {
+            throw RuntimeError(.invalidInput, error.description)
+        }
+    }
+
+    func measure(_ dataset: Dataset, of tenant: TenantID, on connection: Connection) throws(RuntimeError) -> DatasetSize {
+        var size = DatasetSize(rows: 0, bytes: 0)
+        for table in dataset.tables {
+            let row = try sql(connection) { () throws(PostgresError) in
+                try connection.query("""
+                    SELECT count(*), coalesce(sum(pg_column_size(t.*)), 0)::bigint FROM \(SQLText.identifier(dataset.schema)).\(SQLText.identifier(table)) t
+                    WHERE tenant_id = $1
+                    """, [tenant.rawValue]).rows.first
+            }
+            size = DatasetSize(rows: size.rows + (Int64(row?[0] ?? "") ?? 0), bytes: size.bytes + (Int64(row?[1] ?? "") ?? 0))
+        }
+        return size
+    }
+
+    // MARK: start
+
+    /// Records the move and runs it to the switch and cleanup (or to a rollback). A pin-only
+    /// plan changes the catalogue entry's realm and ends at once.
+    public func start(_ plan: MovePlan, retentionDays: Int) throws(RuntimeError) -> Move {
+        if plan.pinOnly {
+            let id = try control.repin(plan)
+            guard let move = try control.move(id) else { throw RuntimeError(.unavailable, "move \(id) vanished") }
+            observe(.phase(move))
+            return move
+        }
+        try clearTarget(for: plan)
+        let move = try control.insertMove(plan, retentionDays: retentionDays)
+        observe(.phase(move))
+        return try execute(move.id)
+    }
+
+    /// The target shard must hold none of the tenant's rows of the moving datasets: a copy
+    /// retained there by an earlier move away is purged first; anything else is refused
+    /// before the move is recorded (a rollback would delete it).
+    func clearTarget(for plan: MovePlan) throws(RuntimeError) {
+        let target = try primaryConnection(of: plan.toShard)
+        let rows = try tenantRows(plan.tenant, datasets: plan.movingDatasets, on: target)
+        guard rows > 0 else { return }
+        let retained = try control.moves().filter { $0.tenant == plan.tenant && $0.phase == .retained && $0.plan.fromShard == plan.toShard }
+        for earlier in retained {
+            observe(.note("purging the copy retained on \(plan.toShard) by move \(earlier.id) first"))
+            _ = try purge(earlier.id)
+        }
+        let left = try tenantRows(plan.tenant, datasets: plan.movingDatasets, on: target)
+        if left > 0 {
+            throw RuntimeError(.unavailable, "target shard \(plan.toShard) already holds \(left) row(s) of tenant \(plan.tenant) that no retained move accounts for: nothing started; inspect with `residency report residency`")
+        }
+    }
+
+    func tenantRows(_ tenant: TenantID, datasets: [Dataset], on connection: Connection) throws(RuntimeError) -> Int64 {
+        var total: Int64 = 0
+        for dataset in datasets {
+            for table in dataset.tables {
+                total += try sql(connection) { () throws(PostgresError) in
+                    Int64(try connection.query("SELECT count(*) FROM \(SQLText.identifier(dataset.schema)).\(SQLText.identifier(table)) WHERE tenant_id = $1",
+                                               [tenant.rawValue]).scalar ?? "") ?? 0
+                }
+            }
+        }
+        return total
+    }
+
+    // MARK: execute
+
+    /// Runs move `id` from its journaled phase to `retained` (or `rolledBack`).
+    public func execute(_ id: Int64) throws(RuntimeError) -> Move {
+        guard try control.lockMove(id) else {
+            throw RuntimeError(.unavailable, "move \(id) is being executed by another process")
+        }
+        defer { try? control.unlockMove(id) }
+        guard var move = try control.move(id) else { throw RuntimeError(.invalidInput, "unknown move \(id) (see residency move list)") }
+        var run = Run(move: move)
+        while !move.phase.isFinal && move.phase != .retained {
+            if move.phase < .switched, let reason = try control.move(id)?.rollbackRequested {
+                try enter(&move, .rollingBack, reason: "rollback requested: \(reason)")
+                run.rollbackFrom = run.lastForwardPhase
+                continue
+            }
+            let phase = move.phase
+            do {
+                let next = try step(&run, phase: phase)
+                try enter(&move, next)
+                if next <= .switched { run.lastForwardPhase = next }
+                run.move = move
+            } catch {
+                let reason = "\(phase.nextStep.split(separator: ":").first ?? "step") failed: \(error.message)"
+                let next: MovePhase
+                do {
+                    next = try MoveMachine.next(after: phase, .failed(reason))
+                } catch {
+                    throw RuntimeError(.unavailable, error.description)
+                }
+                if next == phase {
+                    // Past the switch (or rolling back): steps are retried, not undone.
+                    try control.setMovePhase(move, phase, reason: reason)
+                    throw RuntimeError(.unavailable, "move \(id) stopped at \(phase.rawValue): \(reason); run `residency move start --resume \(id)` to retry")
+                }
+                run.rollbackFrom = phase
+                try enter(&move, next, reason: reason)
+            }
+        }
+        return try control.move(id) ?? move
+    }
+
+    /// What one execution keeps in memory: connections, the open pre-check snapshots.
+    struct Run {
+        var move: Move
+        var lastForwardPhase: MovePhase
+        var rollbackFrom: MovePhase?
+        var sides: Sides?
+        var preCheck: PreCheck?
+        var freezeStarted: ContinuousClock.Instant?
+        var markerSeq: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
+
+        init(move: Move) {
+            self.move = move
+            lastForwardPhase = move.phase
+        }
+    }
+
+    /// The source and target primaries of a move.
+    struct Sides {
+        let source: Connection
+        let target: Connection
+        let sourcePort: Int
+        let copy: LogicalCopy
+    }
+
+    /// The pre-check's digests and the snapshots they were taken in (kept open until verified).
+    struct PreCheck {
+        let sourceSnapshot: Connection
+        let targetSnapshot: Connection
+        let targetSnapshotID: String
+        let sourcePID: Int32
+        var source: [String: TableDigest]
+        var target: [String: TableDigest]
+    }
+
+    func enter(_ move: inout Move, _ phase: MovePhase, reason: String? = nil) throws(RuntimeError) {
+        try control.setMovePhase(move, phase, reason: reason)
+        move.phase = phase
+        if let reason { move.reason = reason }
+        observe(.phase(move))
+        if phase != .planned { CrashPoint.reach("move.after-\(phase.rawValue)") }
+    }
+
+    func sides(_ run: inout Run) throws(RuntimeError) -> Sides {
+        if let sides = run.sides { return sides }
+        let plan = run.move.plan
+        let (source, sourcePort) = try primary(of: plan.fromShard)
+        let (target, _) = try primary(of: plan.toShard)
+        let tables = plan.movingDatasets.flatMap { dataset in dataset.tables.map { (dataset.schema, $0) } }
+        let sides = Sides(source: source, target: target, sourcePort: sourcePort,
+                          copy: LogicalCopy(moveID: run.move.id, tenant: plan.tenant, tables: tables))
+        run.sides = sides
+        return sides
+    }
+
+    /// Does the step leading out of `phase`; returns the phase it reached.
+    func step(_ run: inout Run, phase: MovePhase) throws(RuntimeError) -> MovePhase {
+        let plan = run.move.plan
+        switch phase {
+        case .planned:
+            let sides = try sides(&run)
+            let all = TenantSchema.tables(apps: topology.apps)
+            try sql(sides.source) { () throws(PostgresError) in
+                try MoveSchema.ensure(tables: all, on: sides.source)
+                try sides.copy.createPublication(on: sides.source)
+            }
+            try sql(sides.target) { () throws(PostgresError) in
+                try MoveSchema.ensure(tables: all, on: sides.target)
+                try sides.copy.registerMovingIn(on: sides.target)
+            }
+            return .prepared
+        case .prepared:
+            let sides = try sides(&run)
+            let settings = data.settings(port: sides.sourcePort, applicationName: sides.copy.name)
+            var subscriber = settings
+            subscriber.statementTimeoutMilliseconds = 0
+            try sql(sides.target) { () throws(PostgresError) in
+                try sides.copy.createSubscription(on: sides.target, sourceConnectionString: subscriber.connectionString)
+            }
+            run.freezeStarted = nil
+            try control.setMoveCopy(run.move.id, milliseconds: 0, bytes: 0)
+            return .copying
+        case .copying:
+            try waitForCopy(&run)
+            let sides = try sides(&run)
+            try sql(sides.target) { () throws(PostgresError) in try sides.copy.startTracking(on: sides.target) }
+            return .catchingUp
+        case .catchingUp:
+            try waitUntilCaughtUp(&run)
+            run.preCheck = try preCheck(&run)
+            return .preVerified
+        case .preVerified:
+            let sides = try sides(&run)
+            run.freezeStarted = .now
+            let ignoring = run.preCheck.map { [$0.sourcePID] } ?? []
+            try sql(sides.source) { () throws(PostgresError) in
+                try TenantFence.freeze(plan.tenant, schemas: plan.movingDatasets.map(\.schema), reason: "move \(run.move.id)",
+                                       on: sides.source, timeout: freezeTimeout, ignoringBackends: ignoring)
+            }
+            return .frozen
+        case .frozen:
+            try verify(&run)
+            return .verified
+        case .verified:
+            let sides = try sides(&run)
+            try sql(sides.target) { () throws(PostgresError) in try TenantFence.unfreeze(plan.tenant, on: sides.target) }
+            let tenant = try control.tenants().first { $0.id == plan.tenant }
+            var appShards = tenant?.appShards ?? [:]
+            for item in plan.items where item.decision == .notEligible { appShards[item.dataset.name] = item.shard }
+            let frozenFor = run.freezeStarted.map { ContinuousClock.now - $0 }
+            try control.switchMove(run.move, appShards: appShards, freezeMilliseconds: frozenFor?.inMilliseconds ?? -1)
+            if let started = run.freezeStarted {
+                let frozen = ContinuousClock.now - started
+                try control.setMoveFreeze(run.move.id, milliseconds: frozen.inMilliseconds)
+                observe(.note("writes of \(plan.tenant) were frozen for \(frozen.inMilliseconds) ms"))
+            }
+            return .switched
+        case .switched:
+            let sides = try sides(&run)
+            try dropReplication(sides)
+            try sql(sides.target) { () throws(PostgresError) in try sides.copy.dropTracking(on: sides.target) }
+            try sql(sides.source) { () throws(PostgresError) in try sides.copy.dropTracking(on: sides.source) }
+            return .retained
+        case .retained:
+            return try purgeStep(run.move)
+        case .rollingBack:
+            let from = run.rollbackFrom ?? .rollingBack
+            let undo: [MoveMachine.Undo]
+            do {
+                undo = try MoveMachine.undo(from: from)
+            } catch {
+                throw RuntimeError(.unavailable, error.description)
+            }
+            run.preCheck = nil
+            let sides = try sides(&run)
+            for action in undo {
+                switch action {
+                case .dropSubscription:
+                    try dropReplication(sides, publication: false)
+                case .unfreezeSource:
+                    try sql(sides.source) { () throws(PostgresError) in try TenantFence.unfreeze(plan.tenant, on: sides.source) }
+                case .deleteTargetRows:
+                    try sql(sides.target) { () throws(PostgresError) in try sides.copy.deleteRows(on: sides.target) }
+                case .dropTracking:
+                    try sql(sides.target) { () throws(PostgresError) in try sides.copy.dropTracking(on: sides.target) }
+                    try sql(sides.source) { () throws(PostgresError) in try sides.copy.dropTracking(on: sides.source) }
+                case .dropPublication:
+                    try sql(sides.source) { () throws(PostgresError) in
+                        try sides.copy.dropSlot(on: sides.source)
+                        try sides.copy.dropPublication(on: sides.source)
+                    }
+                }
+            }
+            return .rolledBack
+        case .purged, .rolledBack:
+            return phase
+        }
+    }
+
+    /// Drops the subscription (and with it the slot) and, unless `publication` is false, the publication.
+    func dropReplication(_ sides: Sides, publication: Bool = true) throws(RuntimeError) {
+        try sql(sides.target) { () throws(PostgresError) in try sides.copy.dropSubscription(on: sides.target) }
+        try sql(sides.source) { () throws(PostgresError) in
+            try sides.copy.dropSlot(on: sides.source)
+            if publication { try sides.copy.dropPublication(on: sides.source) }
+        }
+    }
+
+    func waitForCopy(_ run: inout Run) throws(RuntimeError) {
+        let sides = try sides(&run)
+        let clock = ContinuousClock()
+        let started = clock.now
+        var lastProgress = (rows: Int64(-1), at: clock.now)
+        var lastReport = clock.now - .seconds(1)
+        let plannedRows = run.move.plan.movingRows
+        let rowsOfTable = Dictionary(
+            run.move.plan.items.flatMap { item in item.dataset.qualifiedTables.map { ($0, item.rows / Int64(max(item.dataset.tables.count, 1))) } },
+            uniquingKeysWith: { a, _ in a })
+        while true {
+            let state = try sql(sides.target) { () throws(PostgresError) in try sides.copy.copyState(on: sides.target) }
+            if state.errors > 0 {
+                throw RuntimeError(.unavailable, "the subscription reported \(state.errors) error(s) on the target (see its server log)")
+            }
+            let copied = state.tablesDone.map { rowsOfTable[$0] ?? 0 }.reduce(0, +) + state.rowsInProgress.values.reduce(0, +)
+            if state.done {
+                let elapsed = clock.now - started
+                try control.setMoveCopy(run.move.id, milliseconds: max(elapsed.inMilliseconds, 1), bytes: run.move.plan.movingBytes)
+                try control.setMoveProgress(run.move.id, copiedRows: plannedRows, lagBytes: nil)
+                observe(.copying(copiedRows: plannedRows, plannedRows: plannedRows, lagBytes: nil))
+                return
+            }
+            if copied != lastProgress.rows { lastProgress = (copied, clock.now) }
+            if clock.now - lastProgress.at > stallTimeout {
+                throw RuntimeError(.unavailable, "the initial copy made no progress for \(stallTimeout)")
+            }
+            if clock.now - lastReport >= .seconds(1) {
+                lastReport = clock.now
+                let lag = try? sides.copy.lagBytes(on: sides.source)
+                try control.setMoveProgress(run.move.id, copiedRows: copied, lagBytes: lag)
+                observe(.copying(copiedRows: copied, plannedRows: plannedRows, lagBytes: lag))
+                try checkRollbackRequest(run.move.id)
+            }
+            usleep(50_000)
+        }
+    }
+
+    func waitUntilCaughtUp(_ run: inout Run) throws(RuntimeError) {
+        let sides = try sides(&run)
+        while true {
+            let roundTrip = try markerRoundTrip(&run, timeout: .seconds(30))
+            let lag = try? sides.copy.lagBytes(on: sides.source)
+            try control.setMoveProgress(run.move.id, copiedRows: run.move.plan.movingRows, lagBytes: lag)
+            observe(.catchingUp(roundTrip: roundTrip, lagBytes: lag))
+            if roundTrip <= caughtUpRoundTrip { return }
+            try checkRollbackRequest(run.move.id)
+        }
+    }
+
+    /// Inserts a marker on the source and waits until the target has it.
+    @discardableResult
+    func markerRoundTrip(_ run: inout Run, timeout: Duration) throws(RuntimeError) -> Duration {
+        let sides = try sides(&run)
+        run.markerSeq += 1
+        let seq = run.markerSeq
+        let clock = ContinuousClock()
+        let started = clock.now
+        try sql(sides.source) { () throws(PostgresError) in try sides.copy.insertMarker(seq, on: sides.source) }
+        while try !sql(sides.target, { () throws(PostgresError) in try sides.copy.markerArrived(seq, on: sides.target) }) {
+            if clock.now - started > timeout {
+                throw RuntimeError(.unavailable, "the target has not applied the source's changes within \(timeout)")
+            }
+            usleep(2_000)
+        }
+        return clock.now - started
+    }
+
+    func checkRollbackRequest(_ id: Int64) throws(RuntimeError) {
+        if let reason = try control.move(id)?.rollbackRequested {
+            throw RuntimeError(.unavailable, "rollback requested: \(reason)")
+        }
+    }
+
+    // MARK: verification
+
+    /// The tables that move, as `schema.table`.
+    func movingTables(_ plan: MovePlan) -> [(name: String, schema: String, table: String)] {
+        plan.movingDatasets.flatMap { dataset in dataset.tables.map { ("\(dataset.schema).\($0)", dataset.schema, $0) } }
+    }
+
+    /// Digests every moving table on the target (snapshot first) and then on the source,
+    /// leaving both snapshots open for `verify`.
+    func preCheck(_ run: inout Run) throws(RuntimeError) -> PreCheck {
+        let plan = run.move.plan
+        let (target, _) = try primary(of: plan.toShard)
+        let (source, _) = try primary(of: plan.fromShard)
+        return try sql(source) { () throws(PostgresError) in
+            try RowDigest.prepare(target)
+            try RowDigest.prepare(source)
+            try target.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            let snapshot = try target.query("SELECT pg_current_snapshot()::text").scalar ?? ""
+            try source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            let pid = Int32(try source.query("SELECT pg_backend_pid()").scalar ?? "") ?? 0
+            var check = PreCheck(sourceSnapshot: source, targetSnapshot: target, targetSnapshotID: snapshot, sourcePID: pid, source: [:], target: [:])
+            for (name, schema, table) in movingTables(plan) {
+                check.target[name] = try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, on: target)
+                check.source[name] = try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, on: source)
+            }
+            return check
+        }
+    }
+
+    /// Waits until the target has applied everything up to the freeze, then compares every
+    /// table (see `MoveVerification`). Without a pre-check (a resumed move) it digests
+    /// every row now, while the tenant is frozen.
+    func verify(_ run: inout Run) throws(RuntimeError) {
+        let plan = run.move.plan
+        let sides = try sides(&run)
+        try markerRoundTrip(&run, timeout: freezeTimeout)
+        let tables = movingTables(plan)
+        var source: [String: MoveVerification.Side] = [:]
+        var target: [String: MoveVerification.Side] = [:]
+        var changedRows = 0
+        try sql(sides.target) { () throws(PostgresError) in
+            try RowDigest.prepare(sides.source)
+            try RowDigest.prepare(sides.target)
+            if let check = run.preCheck {
+                let changed = try sides.copy.changedKeys(since: check.targetSnapshotID, on: sides.target)
+                changedRows = changed.values.map(\.count).reduce(0, +)
+                for (name, schema, table) in tables {
+                    let ids = changed[name] ?? []
+                    source[name] = MoveVerification.Side(
+                        preCheck: check.source[name] ?? .empty,
+                        changedAtPreCheck: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: check.sourceSnapshot),
+                        changedNow: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: sides.source))
+                    target[name] = MoveVerification.Side(
+                        preCheck: check.target[name] ?? .empty,
+                        changedAtPreCheck: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: check.targetSnapshot),
+                        changedNow: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: sides.target))
+                }
+                try? check.sourceSnapshot.execute("COMMIT")
+                try? check.targetSnapshot.execute("COMMIT")
+            } else {
+                for (name, schema, table) in tables {
+                    source[name] = MoveVerification.Side(preCheck: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, on: sides.source))
+                    target[name] = MoveVerification.Side(preCheck: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, on: sides.target))
+                }
+            }
+        }
+        run.preCheck = nil
+        let names = tables.map(\.name)
+        let differences = MoveVerification.differences(tables: names, source: source, target: target)
+        let rows = names.map { source[$0]?.now.count ?? 0 }.reduce(0, +)
+        let summary = differences.isEmpty
+            ? "\(names.count) tables, \(rows) rows: count and multiset hash equal on both sides (\(changedRows) rows changed after the pre-check re-hashed)"
+            : "differences: " + differences.map(\.description).joined(separator: "; ")
+        try control.setMoveVerification(run.move.id, summary)
+        guard differences.isEmpty else {
+            throw RuntimeError(.unavailable, "verification found \(differences.count) table(s) that differ: \(differences.map(\.table).joined(separator: ", "))")
+        }
+    }
+
+    // MARK: rollback and purge
+
+    /// Rolls move `id` back (only before its switch). When another process executes it,
+    /// asks that process and waits up to `wait` for the rollback to end.
+    public func rollback(_ id: Int64, reason: String, wait: Duration = .seconds(120)) throws(RuntimeError) -> Move {
+        guard let move = try control.move(id) else { throw RuntimeError(.invalidInput, "unknown move \(id) (see residency move list)") }
+        do {
+            _ = try MoveMachine.next(after: move.phase, .rollbackRequested(reason))
+        } catch {
+            throw RuntimeError(.invalidInput, "move \(id) cannot roll back: \(error.description)")
+        }
+        try control.requestMoveRollback(id, reason: reason)
+        if try control.lockMove(id) {
+            // Nobody executes it: roll back here.
+            try control.unlockMove(id)
+            return try execute(id)
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + wait
+        while clock.now < deadline {
+            if let current = try control.move(id), current.phase.isFinal || current.phase >= .switched && current.phase != .rollingBack {
+                return current
+            }
+            usleep(100_000)
+        }
+        throw RuntimeError(.unavailable, "move \(id) was asked to roll back, but its executor has not finished within \(wait)")
+    }
+
+    /// Deletes the source copy retained by move `id` now (before its retention ends).
+    public func purge(_ id: Int64) throws(RuntimeError) -> Move {
+        guard var move = try control.move(id) else { throw RuntimeError(.invalidInput, "unknown move \(id) (see residency move list)") }
+        guard move.phase == .retained else {
+            throw RuntimeError(.invalidInput, "move \(id) is \(move.phase.rawValue): only a retained source copy (phase retained) can be purged")
+        }
+        let next = try purgeStep(move)
+        try enter(&move, next)
+        return try control.move(id) ?? move
+    }
+
+    func purgeStep(_ move: Move) throws(RuntimeError) -> MovePhase {
+        let plan = move.plan
+        let (source, _) = try primary(of: plan.fromShard)
+        let tables = movingTables(plan).map { ($0.schema, $0.table) }
+        try sql(source) { () throws(PostgresError) in
+            try LogicalCopy(moveID: move.id, tenant: plan.tenant, tables: tables).deleteRows(on: source)
+        }
+        return .purged
+    }
+
+    // MARK: plumbing
+
+    func primary(of shard: ShardID) throws(RuntimeError) -> (Connection, Int) {
+        guard let record = try control.shards().first(where: { $0.shard == shard }),
+              let port = try control.nodes().first(where: { $0.node == record.primary })?.port
+        else {
+            throw RuntimeError(.unavailable, "shard \(shard) has no recorded primary")
+        }
+        return (try data.connect(port: port), port)
+    }
+
+    func primaryConnection(of shard: ShardID) throws(RuntimeError) -> Connection { try primary(of: shard).0 }
+
+    func sql<T>(_ connection: Connection, _ body: () throws(PostgresError) -> T) throws(RuntimeError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw RuntimeError(.unavailable, "\(connection.address): \(error)")
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import ArgumentParser
+import Foundation
+import ResidencyCore
+import ResidencyReport
+import ResidencyRuntime
+
+struct MoveCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "move",
+        abstract: "Plan and run residency moves: a tenant's data to a shard of another realm, verified, reversible until the switch.",
+        discussion: """
+            A move copies every residency-eligible dataset of the tenant (its products and eligible apps)
+            with PostgreSQL logical replication (row filter on the tenant, synchronous_commit = on), lets
+            the target catch up while writers keep writing, hashes every row on both sides, freezes the
+            tenant's writes on the source (about a second at most), verifies the rows changed since,
+            switches the catalogue entry, and keeps the frozen source copy for the retention period.
+            Apps that are not residency-eligible stay where they are.
+
+              residency move plan --tenant acme --to eu        what would move, how long, which steps
+              residency move start --tenant acme --to eu       run it now, with progress
+              residency move status 3                           phase, percent copied, lag, ETA
+              residency move rollback 3                         undo it (any time before the switch)
+              residency move purge 3                            delete the retained source copy now
+            """,
+        subcommands: [Plan.self, Start.self, List.self, Status.self, Rollback.self, Purge.self, Resume.self])
+
+    struct Target: ParsableArguments {
+        @Option(help: "The tenant to move.")
+        var tenant: String
+        @Option(help: "The realm to pin the tenant to and move its data into.")
+        var to: String
+        @Option(help: "A region of that realm to move to (default: the least-loaded shard of the realm).")
+        var region: String?
+    }
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show what a move would do: datasets with rows and sizes, the target shard, estimates, the steps. Changes nothing.")
+
+        @OptionGroup var target: Target
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let executor = try MoveExecutor(layout: try state.directory.requireLayout())
+            let plan = try executor.plan(tenant: target.tenant, to: target.to, region: target.region)
+            Terminal.output(output.json ? MoveReport.planJSON(plan) : MoveReport.planText(plan))
+        }
+    }
+
+    struct Start: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Plan and run a move now, to the switch and cleanup; progress on a terminal.",
+            discussion: """
+                Exit 0: switched (the tenant's writes go to the target; the source copy stays frozen until
+                its retention ends). Exit 1: verification found differences and the move rolled back
+                (the source is unfrozen; start it again). Exit 2: a step failed; the message says what
+                was left (a move rolled back, or stopped past its switch: `move resume ID`).
+                Exit 65: refused (unknown tenant or realm, no shard there, a move already open).
+                """)
+
+        @OptionGroup var target: Target
+        @Option(name: .customLong("retention-days"), help: "Days the frozen source copy is kept before it is deleted.")
+        var retentionDays: Int = 7
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            guard (0...3650).contains(retentionDays) else {
+                throw Failure(message: "--retention-days must be from 0 to 3650, not \(retentionDays)", exitCode: Failure.invalidInput)
+            }
+            let executor = try MoveExecutor(layout: try state.directory.requireLayout(), observe: MoveCommand.progress())
+            let plan = try executor.plan(tenant: target.tenant, to: target.to, region: target.region)
+            if !output.json { Terminal.progressLine("plan: \(plan.pinOnly ? "pin only, no data moves" : "\(plan.movingRows) rows (\(MoveReport.bytes(plan.movingBytes))) from \(plan.fromShard) to \(plan.toShard)")") }
+            let move = try executor.start(plan, retentionDays: retentionDays)
+            try MoveCommand.finish(move, json: output.json)
+        }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Continue a move that stopped (its process died, or a step after the switch failed) from its journaled phase.")
+
+        @Argument(help: "The move's id (see residency move list).")
+        var id: Int64
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let executor = try MoveExecutor(layout: try state.directory.requireLayout(), observe: MoveCommand.progress())
+            try MoveCommand.finish(try executor.execute(id), json: output.json)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every move with its phase, progress, write freeze and retention.")
+
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let moves = try ControlStore(layout: try state.directory.requireLayout()).moves()
+            Terminal.output(output.json ? MoveReport.listJSON(moves) : MoveReport.listText(moves))
+        }
+    }
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "One move: phase, percent copied, lag, ETA, verification, freeze, retention.")
+
+        @Argument(help: "The move's id (see residency move list).")
+        var id: Int64
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            guard let move = try ControlStore(layout: try state.directory.requireLayout()).move(id) else {
+                throw Failure(message: "unknown move \(id) (see residency move list)", exitCode: Failure.invalidInput)
+            }
+            Terminal.output(output.json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
+        }
+    }
+
+    struct Rollback: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Undo a move before its switch: replication objects and the target's rows go, the source is unfrozen.",
+            discussion: "When another process runs the move, it is asked to roll back and this waits for it. Refused (exit 65) once the move has switched.")
+
+        @Argument(help: "The move's id (see residency move list).")
+        var id: Int64
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let executor = try MoveExecutor(layout: try state.directory.requireLayout(), observe: MoveCommand.progress())
+            let move = try executor.rollback(id, reason: "requested by an operator")
+            Terminal.output(output.json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
+            if move.phase != .rolledBack { throw ExitCode(Failure.unavailable) }
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete the frozen source copy a switched move retains, now instead of after its retention.")
+
+        @Argument(help: "The move's id (see residency move list).")
+        var id: Int64
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let move = try MoveExecutor(layout: try state.directory.requireLayout()).purge(id)
+            Terminal.output(output.json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
+        }
+    }
+
+    /// Prints the move's end and turns a rollback into its exit code.
+    static func finish(_ move: Move, json: Bool) throws {
+        Terminal.output(json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
+        if move.phase == .rolledBack {
+            throw ExitCode(move.verification.hasPrefix("differences") ? Failure.checkFailed : Failure.unavailable)
+        }
+    }
+
+    /// Progress lines on a terminal (nothing otherwise).
+    static func progress() -> (MoveExecutor.Event) -> Void {
+        let line = Terminal.progress()
+        return { event in
+            switch event {
+            case let .phase(move):
+                line("move \(move.id): \(move.phase.rawValue)" + (move.reason.isEmpty || move.phase != .rollingBack ? "" : " (\(move.reason))"))
+            case let .copying(copied, planned, lag):
+                let percent = planned > 0 ? min(100, copied * 100 / planned) : 100
+                line("copying: \(percent)% (\(copied) of \(planned) rows)" + (lag.map { ", lag \(MoveReport.bytes($0))" } ?? ""))
+            case let .catchingUp(roundTrip, lag):
+                line("catching up: marker round trip \(roundTrip.inMilliseconds) ms" + (lag.map { ", lag \(MoveReport.bytes($0))" } ?? ""))
+            case let .note(text):
+                line(text)
+            }
+        }
+    }
+}
