@@ -8,8 +8,12 @@ import Synchronization
 /// records every attempt. Each statement has a deadline; a statement past it, or one whose
 /// connection broke, has an unknown outcome.
 public final class TenantWriter: Sendable {
-    public let connectionString: String
+    public var connectionString: String { current.withLock { $0 } }
     public let tenant: TenantID
+    /// Asked for a new connection string when the tenant's writes are refused by the write
+    /// fence (the tenant is moving): an application re-reads its routing the same way.
+    let relocate: (@Sendable () -> String?)?
+    private let current: Mutex<String>
     public let attemptDeadline: Duration
     /// Pause after a failed attempt, so a dead shard is not hammered.
     public let retryPause: Duration
@@ -21,8 +25,9 @@ public final class TenantWriter: Sendable {
     private let finished = Mutex<Bool>(false)
 
     public init(connectionString: String, tenant: TenantID, attemptDeadline: Duration = .seconds(1), retryPause: Duration = .milliseconds(20),
-                writePause: Duration = .zero) {
-        self.connectionString = connectionString
+                writePause: Duration = .zero, relocate: (@Sendable () -> String?)? = nil) {
+        current = Mutex(connectionString)
+        self.relocate = relocate
         self.tenant = tenant
         self.attemptDeadline = attemptDeadline
         self.retryPause = retryPause
@@ -61,7 +66,7 @@ public final class TenantWriter: Sendable {
             let id = UUID().uuidString.lowercased()
             let invoked = ContinuousClock.now
             if connection == nil {
-                connection = try? Connection(connectionString: connectionString, address: "tenant \(tenant)")
+                connection = try? Connection(connectionString: current.withLock { $0 }, address: "tenant \(tenant)")
             }
             guard let live = connection else {
                 record(WriteAttempt(id: id, invokedAt: invoked, completedAt: .now, outcome: .failed, acknowledgedBy: nil, error: "no read-write server"))
@@ -80,6 +85,9 @@ public final class TenantWriter: Sendable {
                 let outcome: WriteAttempt.Outcome = error.kind == .statement ? .failed : .unknown
                 record(WriteAttempt(id: id, invokedAt: invoked, completedAt: .now, outcome: outcome, acknowledgedBy: nil, error: error.description))
                 connection = nil
+                if error.sqlState == TenantSchema.frozenTenantState, let relocate, let moved = relocate() {
+                    current.withLock { $0 = moved }
+                }
                 Thread.sleep(forTimeInterval: retryPause.inSeconds)
             }
         }

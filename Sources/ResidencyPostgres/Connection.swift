@@ -144,9 +144,111 @@ public final class Connection {
         return try consume(result)
     }
 
-    /// Runs a script of statements without parameters (DDL, which takes none).
-    public func execute(_ script: String) throws(PostgresError) {
+    /// Runs a script of statements without parameters (DDL, which takes none) with the
+    /// simple query protocol (the only one a replication connection speaks); returns the
+    /// last statement's result.
+    @discardableResult
+    public func execute(_ script: String) throws(PostgresError) -> QueryResult {
         try consume(PQexec(conn, script))
+    }
+
+    /// Streams the data of `copyOut` (a `COPY ... TO STDOUT`) on this connection into
+    /// `copyIn` (a `COPY ... FROM STDIN` of the same format) on `target`, a buffer at a time,
+    /// without parsing it. `progress` gets the bytes moved so far every 4 MiB. Returns the
+    /// rows the target took. On an error the target's COPY is aborted (nothing of it stays).
+    @discardableResult
+    public func copy(_ copyOut: String, into target: Connection, _ copyIn: String, progress: (Int64) -> Void = { _ in }) throws(PostgresError) -> Int64 {
+        try expectCopy(PQexec(conn, copyOut), PGRES_COPY_OUT)
+        do {
+            try target.expectCopy(PQexec(target.conn, copyIn), PGRES_COPY_IN)
+        } catch {
+            drainCopyOut()
+            throw error
+        }
+        var moved: Int64 = 0
+        var reported: Int64 = 0
+        var failure: PostgresError?
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(conn, &buffer, 0)
+            if length > 0, let buffer {
+                let put = PQputCopyData(target.conn, buffer, length)
+                PQfreemem(buffer)
+                if put != 1 {
+                    failure = PostgresError(kind: .connection, message: Self.trimmed(String(cString: PQerrorMessage(target.conn))), context: target.address)
+                    break
+                }
+                moved += Int64(length)
+                if moved - reported >= 4 << 20 {
+                    reported = moved
+                    progress(moved)
+                }
+                continue
+            }
+            if length == -2 {
+                failure = PostgresError(kind: .connection, message: Self.trimmed(String(cString: PQerrorMessage(conn))), context: address)
+            }
+            break
+        }
+        if failure == nil {
+            // The source's COPY result (an error here means the data is incomplete).
+            do {
+                try consumeAll()
+            } catch {
+                failure = error
+            }
+        } else {
+            drainCopyOut()
+        }
+        PQputCopyEnd(target.conn, failure == nil ? nil : "residency: the source side of the copy failed")
+        var rows: Int64 = 0
+        do {
+            rows = try target.consumeAll()
+        } catch {
+            if failure == nil { failure = error }
+        }
+        if let failure { throw failure }
+        progress(moved)
+        return rows
+    }
+
+    /// Checks that `result` opened a COPY in `status`; clears it.
+    private func expectCopy(_ result: OpaquePointer?, _ status: ExecStatusType) throws(PostgresError) {
+        guard let result, PQresultStatus(result) == status else {
+            try consume(result)
+            throw PostgresError(kind: .statement, message: "the statement did not start a COPY", context: address)
+        }
+        PQclear(result)
+    }
+
+    /// Reads every pending result; throws the first error; returns the rows of the last command.
+    @discardableResult
+    private func consumeAll() throws(PostgresError) -> Int64 {
+        var rows: Int64 = 0
+        var failure: PostgresError?
+        while let result = PQgetResult(conn) {
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                rows = Int64(String(cString: PQcmdTuples(result))) ?? rows
+                PQclear(result)
+            } else if failure == nil {
+                do { try consume(result) } catch { failure = error }
+            } else {
+                PQclear(result)
+            }
+        }
+        if let failure { throw failure }
+        return rows
+    }
+
+    /// Reads and drops what is left of a COPY OUT, so the connection is usable again.
+    private func drainCopyOut() {
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(conn, &buffer, 0)
+            if let buffer { PQfreemem(buffer) }
+            if length < 0 { break }
+        }
+        while let result = PQgetResult(conn) { PQclear(result) }
     }
 
     @discardableResult

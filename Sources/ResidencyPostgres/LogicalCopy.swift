@@ -63,6 +63,40 @@ public struct LogicalCopy: Sendable {
         throw PostgresError(kind: .statement, message: "replication slot \(name) stays in use", context: source.address)
     }
 
+    /// Creates the logical slot on a replication connection (`replication=database`) and
+    /// exports the snapshot it starts from: rows visible in that snapshot are exactly the
+    /// rows the slot's changes apply on top of. The snapshot lives while `replication`
+    /// stays open and runs nothing else.
+    public func createSlotExportingSnapshot(on replication: Connection) throws(PostgresError) -> String {
+        let result = try replication.execute("CREATE_REPLICATION_SLOT \(SQLText.identifier(name)) LOGICAL pgoutput EXPORT_SNAPSHOT")
+        guard let index = result.columns.firstIndex(of: "snapshot_name"), let snapshot = result.rows.first?[index] else {
+            throw PostgresError(kind: .statement, message: "CREATE_REPLICATION_SLOT exported no snapshot", context: replication.address)
+        }
+        return snapshot
+    }
+
+    /// Whether the slot exists on the source.
+    public func slotExists(on source: Connection) throws(PostgresError) -> Bool {
+        try source.query("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", [name]).rows.isEmpty == false
+    }
+
+    /// Copies the tenant's rows of `schema.table` from `reader` (a transaction in the slot's
+    /// snapshot) into `writer` (a target session with `session_replication_role = replica`,
+    /// so the write fence's trigger does not fire), in PostgreSQL's binary COPY format,
+    /// columns named explicitly. Returns the rows copied.
+    public func copyRows(
+        schema: String, table: String, from reader: Connection, into writer: Connection, progress: (Int64) -> Void
+    ) throws(PostgresError) -> Int64 {
+        let name = "\(SQLText.identifier(schema)).\(SQLText.identifier(table))"
+        let columns = try writer.query("""
+            SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
+            WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
+            """, [name]).scalar ?? "*"
+        return try reader.copy(
+            "COPY (SELECT \(columns) FROM \(name) WHERE tenant_id = \(SQLText.literal(tenant.rawValue))) TO STDOUT (FORMAT binary)",
+            into: writer, "COPY \(name) (\(columns)) FROM STDIN (FORMAT binary)", progress: progress)
+    }
+
     /// The replication lag of the slot in bytes (`nil` while the slot is absent).
     public func lagBytes(on source: Connection) throws(PostgresError) -> Int64? {
         try source.query("""
@@ -79,14 +113,16 @@ public struct LogicalCopy: Sendable {
     // MARK: target
 
     /// `CREATE SUBSCRIPTION` with `synchronous_commit = on` (the apply worker's commits wait
-    /// for the target's synchronous standby) connecting to the source with `connectionString`.
+    /// for the target's synchronous standby) connecting to the source with `connectionString`,
+    /// on the existing slot and without PostgreSQL's own initial copy (`copyRows` did it, in
+    /// binary, from the slot's snapshot): it streams every change after that snapshot.
     public func createSubscription(on target: Connection, sourceConnectionString: String) throws(PostgresError) {
         let exists = try target.query("SELECT 1 FROM pg_subscription WHERE subname = $1", [name]).rows.isEmpty == false
         guard !exists else { return }
         try target.execute("""
             CREATE SUBSCRIPTION \(SQLText.identifier(name)) CONNECTION \(SQLText.literal(sourceConnectionString))
             PUBLICATION \(SQLText.identifier(name))
-            WITH (slot_name = \(SQLText.literal(name)), synchronous_commit = 'on', copy_data = true)
+            WITH (slot_name = \(SQLText.literal(name)), create_slot = false, copy_data = false, synchronous_commit = 'on')
             """)
     }
 
@@ -152,9 +188,13 @@ public struct LogicalCopy: Sendable {
             """, [tenant.rawValue, String(moveID)])
     }
 
-    /// Turns tracking on, then waits until every transaction that began before has ended,
-    /// so that every change committed from then on is logged.
+    /// Turns tracking on (enables the `ALWAYS` trigger on the moving tables: `ALTER TABLE`
+    /// waits for the tables' open writers), then waits until every transaction that began
+    /// before has ended, so that every change committed from then on is logged.
     public func startTracking(on target: Connection, timeout: Duration = .seconds(30)) throws(PostgresError) {
+        for (schema, table) in tables {
+            try target.execute("ALTER TABLE \(SQLText.identifier(schema)).\(SQLText.identifier(table)) ENABLE ALWAYS TRIGGER move_changes")
+        }
         try target.query("UPDATE residency.moving_in SET tracking = true WHERE tenant_id = $1", [tenant.rawValue])
         guard let since = try target.query("SELECT clock_timestamp()::text").scalar else { return }
         let clock = ContinuousClock()
@@ -181,15 +221,23 @@ public struct LogicalCopy: Sendable {
         return keys
     }
 
-    /// Removes the tenant's tracking and markers from `connection` (either side).
+    /// Removes the tenant's tracking and markers from `connection` (either side), and
+    /// disables the trigger again unless another tenant is moving in.
     public func dropTracking(on connection: Connection) throws(PostgresError) {
         try connection.query("DELETE FROM residency.moving_in WHERE tenant_id = $1", [tenant.rawValue])
+        if try connection.query("SELECT count(*) FROM residency.moving_in").scalar == "0" {
+            for (schema, table) in tables {
+                try connection.execute("ALTER TABLE \(SQLText.identifier(schema)).\(SQLText.identifier(table)) DISABLE TRIGGER move_changes")
+            }
+        }
         try connection.query("DELETE FROM residency.move_changes WHERE tenant_id = $1", [tenant.rawValue])
         try connection.query("DELETE FROM residency.move_markers WHERE tenant_id = $1", [tenant.rawValue])
     }
 
     /// Deletes the tenant's rows of the moved tables on `connection`, bypassing the write
-    /// fence (`session_replication_role = replica` skips ordinary triggers; superuser only).
+    /// fence (`session_replication_role = replica` skips ordinary triggers; superuser only),
+    /// then vacuums the tables: a later move into them would otherwise insert into a heap and
+    /// indexes full of dead rows (measured: a binary COPY took 1.7 times as long).
     public func deleteRows(on connection: Connection) throws(PostgresError) {
         try connection.execute("BEGIN")
         do throws(PostgresError) {
@@ -201,6 +249,9 @@ public struct LogicalCopy: Sendable {
         } catch {
             try? connection.execute("ROLLBACK")
             throw error
+        }
+        for (schema, table) in tables {
+            try connection.execute("VACUUM (ANALYZE) \(SQLText.identifier(schema)).\(SQLText.identifier(table))")
         }
     }
 }

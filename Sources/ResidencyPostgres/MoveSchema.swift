@@ -11,7 +11,9 @@ import ResidencyCore
 ///   `tracking` on, an `ALWAYS` trigger (it fires for the replication apply worker too)
 ///   logs the key of every row of that tenant that anything changes, with the writing
 ///   transaction's id, so that verification can hash only rows changed since its pre-check
-///   (see `MoveVerification`). Off during the initial copy, which would double its writes.
+///   (see `MoveVerification`). The trigger is created disabled and enabled on a move's
+///   tables only when tracking starts: during the initial copy a row trigger would cost
+///   more than the copy itself (measured: it cut copy throughput by more than half).
 public enum MoveSchema {
     /// The DDL for `tables` (schema-qualified names of every tenant table of the node).
     public static func script(tables: [(schema: String, table: String)]) -> String {
@@ -61,7 +63,7 @@ public enum MoveSchema {
                     IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'move_changes' AND tgrelid = \(regclass)::regclass) THEN
                         CREATE TRIGGER move_changes AFTER INSERT OR UPDATE OR DELETE ON \(name)
                             FOR EACH ROW EXECUTE FUNCTION residency.log_move_change();
-                        ALTER TABLE \(name) ENABLE ALWAYS TRIGGER move_changes;
+                        ALTER TABLE \(name) DISABLE TRIGGER move_changes;
                     END IF;
                 END $do$;
 
