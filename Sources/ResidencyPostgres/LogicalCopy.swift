@@ -226,7 +226,10 @@ public struct LogicalCopy: Sendable {
     public func dropTracking(on connection: Connection) throws(PostgresError) {
         try connection.query("DELETE FROM residency.moving_in WHERE tenant_id = $1", [tenant.rawValue])
         if try connection.query("SELECT count(*) FROM residency.moving_in").scalar == "0" {
-            for (schema, table) in tables {
+            let enabled = try connection.query("""
+                SELECT tgrelid::regclass::text FROM pg_trigger WHERE tgname = 'move_changes' AND tgenabled <> 'D'
+                """).rows.compactMap { $0[0] }
+            for (schema, table) in tables where enabled.contains("\(schema).\(table)") || enabled.contains("\(SQLText.identifier(schema)).\(SQLText.identifier(table))") {
                 try connection.execute("ALTER TABLE \(SQLText.identifier(schema)).\(SQLText.identifier(table)) DISABLE TRIGGER move_changes")
             }
         }

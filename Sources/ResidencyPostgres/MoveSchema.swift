@@ -1,7 +1,7 @@
 import ResidencyCore
 
-/// What residency moves need on every shard primary, created (idempotently) by each move
-/// on its source and target before anything else:
+/// What residency moves need on every shard primary: part of the schema `up` creates, and
+/// brought in (idempotently) by a move on a node created before moves existed:
 ///
 /// - `residency.move_markers`: a row the mover inserts on the source after the freeze and
 ///   waits for on the target. Logical replication applies in commit order, so once the
@@ -17,7 +17,7 @@ import ResidencyCore
 public enum MoveSchema {
     /// The DDL for `tables` (schema-qualified names of every tenant table of the node).
     public static func script(tables: [(schema: String, table: String)]) -> String {
-        var sql = TenantSchema.fenceColumns + "\n" + TenantSchema.fenceFunction + "\n" + """
+        var sql = """
             CREATE TABLE IF NOT EXISTS residency.move_markers (
                 tenant_id text NOT NULL,
                 move_id bigint NOT NULL,
@@ -69,11 +69,20 @@ public enum MoveSchema {
 
                 """
         }
-        return sql
+        // Last: a writer holding a tenant table reads frozen_tenants in its fence trigger,
+        // so taking that table's lock before the tenant tables' could deadlock with it.
+        return sql + TenantSchema.fenceColumns + "\n" + TenantSchema.fenceFunction + "\n"
     }
 
-    /// Runs `script` on `connection` (one transaction).
+    /// Runs `script` on `connection` (one transaction) unless the node has everything
+    /// already: its DDL locks the tables for a moment, which the tenants writing there
+    /// should not pay for at every move.
     public static func ensure(tables: [(schema: String, table: String)], on connection: Connection) throws(PostgresError) {
-        try connection.execute(script(tables: tables))
+        let present = try connection.query("""
+            SELECT to_regclass('residency.move_changes') IS NOT NULL
+               AND EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'residency.frozen_tenants'::regclass AND attname = 'schemas')
+               AND (SELECT count(*) FROM pg_trigger WHERE tgname = 'move_changes') >= $1::int
+            """, [String(tables.count)]).scalar == "t"
+        if !present { try connection.execute(script(tables: tables)) }
     }
 }

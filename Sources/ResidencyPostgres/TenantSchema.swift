@@ -167,7 +167,7 @@ public enum TenantSchema {
 
                 """
         }
-        return sql
+        return sql + MoveSchema.script(tables: tables(apps: apps))
     }
 
     /// Sets the tenant context of `connection`'s session (as a parameter, never spliced in).

@@ -1,0 +1,225 @@
+import Foundation
+import ResidencyChaos
+import ResidencyCore
+import ResidencyPostgres
+import ResidencyRuntime
+import Testing
+
+/// Residency moves against real servers: region `west` (realm r0) to `east` (realm r1);
+/// realm `all` spans both.
+@Suite(.serialized) struct MoveTests {
+    static let shared = TestTopology.shared(regions: ["west", "east"], tenants: [])
+    let topology: TestTopology
+
+    init() throws { topology = try Self.shared.get() }
+
+    var west: Int { get throws { try primaryPort("west-1") } }
+    var east: Int { get throws { try primaryPort("east-1") } }
+
+    func primaryPort(_ shard: String) throws -> Int {
+        guard let port = try topology.nodes().first(where: { $0.role == .primary && $0.node.shard == ShardID(shard) })?.port else {
+            throw TestError("no primary of \(shard)")
+        }
+        return port
+    }
+
+    func createTenant(_ name: String, realm: String = "all", region: String = "west") throws {
+        let created = try topology.residency(["tenant", "create", name, "--realm", realm, "--region", region,
+                                              "--apps", "tempo", "legacy", "--demo-rows", "300"])
+        guard created.status == 0 else { throw TestError("tenant create \(name): \(created.text)") }
+    }
+
+    /// The tenant's rows on `port`, per moving table (products and the eligible app).
+    func rows(_ tenant: String, port: Int) throws -> [String: Int] {
+        let connection = try topology.connect(port: port)
+        var counts: [String: Int] = [:]
+        for table in ["jira.issues", "jira.comments", "confluence.spaces", "confluence.pages", "app_tempo.records", "app_legacy.records"] {
+            counts[table] = Int(try connection.query("SELECT count(*) FROM \(table) WHERE tenant_id = $1", [tenant]).scalar ?? "") ?? -1
+        }
+        return counts
+    }
+
+    /// Publications, subscriptions and slots of moves on `port`.
+    func replicationObjects(port: Int) throws -> [String] {
+        try topology.connect(port: port).query("""
+            SELECT 'publication ' || pubname FROM pg_publication WHERE pubname LIKE 'residency_move_%'
+            UNION ALL SELECT 'subscription ' || subname FROM pg_subscription WHERE subname LIKE 'residency_move_%'
+            UNION ALL SELECT 'slot ' || slot_name FROM pg_replication_slots WHERE slot_name LIKE 'residency_move_%'
+            """).rows.map { $0[0] ?? "" }
+    }
+
+    func isFrozen(_ tenant: String, port: Int) throws -> Bool {
+        try topology.connect(port: port).query("SELECT 1 FROM residency.frozen_tenants WHERE tenant_id = $1", [tenant]).rows.isEmpty == false
+    }
+
+    func writer(_ tenant: String) throws -> TenantWriter {
+        let layout = try topology.layout
+        let id = TenantID(validating: tenant)!
+        let connection = try TenantConnection.connectionString(for: id, control: try topology.control(), layout: layout)
+        return TenantWriter(connectionString: connection, tenant: id, writePause: .milliseconds(5)) {
+            guard let control = try? ControlStore(layout: layout) else { return nil }
+            return try? TenantConnection.connectionString(for: id, control: control, layout: layout)
+        }
+    }
+
+    func appInsert(_ tenant: String, port: Int, table: String = "jira.issues") throws {
+        let connection = try topology.connect(port: port, user: TenantSchema.applicationRole)
+        try TenantSchema.setTenantContext(TenantID(validating: tenant)!, on: connection)
+        if table == "jira.issues" {
+            try connection.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ($1, 'X-1', 'probe')", [tenant])
+        } else {
+            try connection.query("INSERT INTO \(table) (tenant_id, kind) VALUES ($1, 'probe')", [tenant])
+        }
+    }
+
+    @Test func aMoveUnderWritersPutsEveryRowAndAcknowledgedWriteOnTheTargetAndRetainsAFrozenSource() throws {
+        try createTenant("mover")
+        try createTenant("neighbour", realm: "r0")
+        let sourceBefore = try rows("mover", port: west)
+        let movers = try writer("mover")
+        let neighbours = try writer("neighbour")
+        movers.start()
+        neighbours.start()
+        Thread.sleep(forTimeInterval: 0.5)
+        let moved = try topology.residency(["move", "start", "--tenant", "mover", "--to", "r1", "--json"])
+        Thread.sleep(forTimeInterval: 0.5)
+        let moverHistory = movers.stop()
+        let neighbourHistory = neighbours.stop()
+        try #require(moved.status == 0, "move start: \(moved.text)")
+
+        // Every acknowledged write is on the target exactly once, also those acknowledged by the source before the freeze.
+        let acknowledged = moverHistory.filter { $0.outcome == .ok }.map(\.id)
+        #expect(moverHistory.contains { $0.outcome == .ok && $0.acknowledgedBy?.hasPrefix("west") == true })
+        #expect(moverHistory.contains { $0.outcome == .ok && $0.acknowledgedBy?.hasPrefix("east") == true }, "the writer never reached the target")
+        let target = try topology.connect(port: east)
+        let found = try target.query("SELECT count(*) FROM jira.issues WHERE tenant_id = 'mover' AND id = ANY ($1::uuid[])",
+                                     ["{" + acknowledged.joined(separator: ",") + "}"]).scalar
+        #expect(found == String(acknowledged.count))
+        // Every row of the (frozen) source copy is on the target.
+        let source = try topology.connect(port: west)
+        for table in ["jira.issues", "jira.comments", "confluence.spaces", "confluence.pages", "app_tempo.records"] {
+            let ids = try source.query("SELECT coalesce(string_agg(id::text, ','), '') FROM \(table) WHERE tenant_id = 'mover'").scalar ?? ""
+            let onTarget = try target.query("SELECT count(*) FROM \(table) WHERE tenant_id = 'mover' AND id = ANY ($1::uuid[])", ["{\(ids)}"]).scalar
+            #expect(onTarget == String(ids.isEmpty ? 0 : ids.split(separator: ",").count), "\(table)")
+        }
+        #expect(try rows("mover", port: east)["app_legacy.records"] == 0, "an ineligible app's rows do not move")
+        #expect(try rows("mover", port: west)["app_legacy.records"] == sourceBefore["app_legacy.records"])
+
+        // The neighbour on the source shard never stopped; the moved tenant's source copy is frozen, its ineligible app is not.
+        #expect(neighbourHistory.allSatisfy { $0.outcome == .ok }, "\(neighbourHistory.filter { $0.outcome != .ok }.prefix(3))")
+        #expect(try isFrozen("mover", port: west))
+        do {
+            try appInsert("mover", port: west)
+            Issue.record("a write of the moved tenant reached its frozen source copy")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == TenantSchema.frozenTenantState)
+        }
+        try appInsert("neighbour", port: west)
+        try appInsert("mover", port: west, table: "app_legacy.records")
+        try appInsert("mover", port: east)
+        #expect(try replicationObjects(port: west).isEmpty)
+        #expect(try replicationObjects(port: east).isEmpty)
+
+        // The residency report shows the source copy as pending deletion, then purge removes it.
+        let move = try #require(try topology.control().moves().last { $0.tenant.rawValue == "mover" })
+        #expect(move.phase == .retained)
+        #expect(move.verification.contains("equal on both sides"))
+        let report = try topology.residency(["report", "residency", "--json"])
+        #expect(report.status == 0, "\(report.text)")
+        #expect(report.text.contains("\"status\" : \"pending-deletion\""))
+        #expect(report.text.contains("\"status\" : \"not-eligible\""))
+        let purged = try topology.residency(["move", "purge", String(move.id)])
+        #expect(purged.status == 0, "\(purged.text)")
+        let left = try rows("mover", port: west)
+        #expect(left.filter { $0.key != "app_legacy.records" }.values.allSatisfy { $0 == 0 }, "\(left)")
+        #expect(left["app_legacy.records"] ?? 0 > 0)
+        let after = try topology.residency(["report", "residency", "--json"])
+        #expect(after.status == 0)
+        #expect(!after.text.contains("pending-deletion"))
+    }
+
+    /// Runs a move of `tenant` in process, changing a row on the target at `phase` through `tamper`.
+    func moveTampering(_ tenant: String, at phase: MovePhase, _ tamper: @escaping (Connection) throws -> Void) throws -> Move {
+        let target = try topology.connect(port: east)
+        let executor = try MoveExecutor(layout: try topology.layout) { event in
+            if case let .phase(move) = event, move.phase == phase { try? tamper(target) }
+        }
+        return try executor.start(try executor.plan(tenant: tenant, to: "r1", region: nil), retentionDays: 7)
+    }
+
+    func expectCleanRollbackThenASuccessfulRetry(_ tenant: String, _ move: Move) throws {
+        #expect(move.phase == .rolledBack)
+        #expect(move.verification.hasPrefix("differences"), "\(move.verification)")
+        #expect(try !isFrozen(tenant, port: west), "the source stays frozen after a rollback")
+        let left = try rows(tenant, port: east)
+        #expect(left.values.allSatisfy { $0 == 0 }, "rows left on the target: \(left)")
+        #expect(try replicationObjects(port: west).isEmpty)
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try topology.control().tenants().first { $0.id.rawValue == tenant }?.shard == "west-1")
+        try appInsert(tenant, port: west)
+
+        let again = try topology.residency(["move", "start", "--tenant", tenant, "--to", "r1"])
+        #expect(again.status == 0, "\(again.text)")
+        let source = try rows(tenant, port: west)
+        let target = try rows(tenant, port: east)
+        for (table, count) in source where table != "app_legacy.records" { #expect(target[table] == count, "\(table)") }
+    }
+
+    @Test func aRowChangedOnTheTargetBeforeTheCopyFinishesFailsVerificationAndRollsBack() throws {
+        try createTenant("tamper-copy")
+        let move = try moveTampering("tamper-copy", at: .prepared) { target in
+            try target.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('tamper-copy', 'EVIL-1', 'behind the back')")
+        }
+        try expectCleanRollbackThenASuccessfulRetry("tamper-copy", move)
+    }
+
+    @Test func aRowChangedOnTheTargetAfterThePreFreezeVerificationFailsVerificationAndRollsBack() throws {
+        try createTenant("tamper-check")
+        let move = try moveTampering("tamper-check", at: .preVerified) { target in
+            try target.query("""
+                UPDATE confluence.pages SET title = 'tampered'
+                WHERE tenant_id = 'tamper-check' AND id = (SELECT id FROM confluence.pages WHERE tenant_id = 'tamper-check' LIMIT 1)
+                """)
+        }
+        try expectCleanRollbackThenASuccessfulRetry("tamper-check", move)
+    }
+
+    @Test func aTenantAlreadyInTheRealmOnlyChangesItsPin() throws {
+        try createTenant("pinned", realm: "r0")
+        let plan = try topology.residency(["move", "plan", "--tenant", "pinned", "--to", "all"])
+        #expect(plan.status == 0)
+        #expect(plan.text.contains("no data moves"))
+        let moved = try topology.residency(["move", "start", "--tenant", "pinned", "--to", "all"])
+        #expect(moved.status == 0, "\(moved.text)")
+        let tenant = try topology.control().tenants().first { $0.id.rawValue == "pinned" }
+        #expect(tenant?.realm == "all" && tenant?.shard == "west-1")
+        #expect(try rows("pinned", port: east).values.allSatisfy { $0 == 0 })
+    }
+
+    @Test func badRequestsAreRefusedWithExit65AndChangeNothing() throws {
+        try createTenant("steady", realm: "r0")
+        let before = try topology.control().moves().count
+        for arguments in [["--tenant", "nobody", "--to", "r1"], ["--tenant", "steady", "--to", "mars"],
+                          ["--tenant", "steady", "--to", "r1", "--region", "west"]] {
+            for command in ["plan", "start"] {
+                let refused = try topology.residency(["move", command] + arguments)
+                #expect(refused.status == 65, "move \(command) \(arguments): \(refused.text)")
+            }
+        }
+        #expect(try topology.residency(["move", "start", "--tenant", "steady", "--to", "r1", "--retention-days", "99999"]).status == 65)
+        #expect(try topology.residency(["move", "rollback", "99999"]).status == 65)
+        #expect(try topology.control().moves().count == before)
+    }
+
+    @Test func aSwitchedMoveCannotRollBack() throws {
+        try createTenant("switched")
+        let moved = try topology.residency(["move", "start", "--tenant", "switched", "--to", "r1"])
+        try #require(moved.status == 0, "\(moved.text)")
+        let id = try #require(try topology.control().moves().last { $0.tenant.rawValue == "switched" }?.id)
+        let refused = try topology.residency(["move", "rollback", String(id)])
+        #expect(refused.status == 65)
+        #expect(refused.text.contains("cannot roll back"))
+        let status = try topology.residency(["move", "status", String(id), "--json"])
+        #expect(status.status == 0 && status.text.contains("\"phase\" : \"retained\""))
+    }
+}
