@@ -57,6 +57,11 @@ let package = Package(
             dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],
             path: "bench/FailoverBench"
         ),
+        .executableTarget(
+            name: "residency-move-bench",
+            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],
+            path: "bench/MoveBench"
+        ),
         .testTarget(name: "ResidencyCoreTests", dependencies: ["ResidencyCore"]),
         .testTarget(name: "ResidencyConfigTests", dependencies: ["ResidencyConfig", "ResidencyCore"]),
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.

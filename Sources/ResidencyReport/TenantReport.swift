@@ -8,7 +8,8 @@ public enum TenantReport {
         for tenant in tenants {
             table.append([
                 tenant.id.rawValue, tenant.realm.rawValue, tenant.shard.rawValue,
-                tenant.products.joined(separator: ","), tenant.apps.isEmpty ? "-" : tenant.apps.joined(separator: ","),
+                tenant.products.joined(separator: ","),
+                tenant.apps.isEmpty ? "-" : tenant.apps.map { app in tenant.appShards[app].map { "\(app)@\($0)" } ?? app }.joined(separator: ","),
                 tenant.createdAt,
             ])
         }
@@ -18,7 +19,8 @@ public enum TenantReport {
     public static func json(_ tenants: [Tenant]) -> String {
         JSONDocument.render(Document(version: JSONDocument.version, tenants: tenants.map { tenant in
             TenantDocument(tenant: tenant.id.rawValue, realm: tenant.realm.rawValue, shard: tenant.shard.rawValue,
-                           products: tenant.products, apps: tenant.apps, createdAt: tenant.createdAt)
+                           products: tenant.products, apps: tenant.apps, createdAt: tenant.createdAt,
+                           appShards: tenant.appShards.mapValues(\.rawValue))
         }))
     }
 
@@ -34,9 +36,11 @@ public enum TenantReport {
         let products: [String]
         let apps: [String]
         let createdAt: String
+        /// Apps whose data stayed on another shard when the tenant moved.
+        let appShards: [String: String]
 
         enum CodingKeys: String, CodingKey {
-            case tenant, realm, shard, products, apps, createdAt = "created_at"
+            case tenant, realm, shard, products, apps, createdAt = "created_at", appShards = "app_shards"
         }
     }
 }

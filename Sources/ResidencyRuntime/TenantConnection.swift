@@ -23,15 +23,22 @@ public enum TenantConnection {
         return pairs.map { "\($0.0)=\(ConnectionSettings.quote($0.1))" }.joined(separator: " ")
     }
 
-    /// The connection string for `tenant`, from the control store.
-    public static func connectionString(for tenant: TenantID, control: ControlStore, layout: StateDirectory.Layout) throws(RuntimeError) -> String {
+    /// The connection string for `tenant`, from the control store; for `app`'s data when
+    /// given (an app that is not residency-eligible may have stayed on another shard).
+    public static func connectionString(
+        for tenant: TenantID, control: ControlStore, layout: StateDirectory.Layout, app: String? = nil
+    ) throws(RuntimeError) -> String {
         guard let record = try control.tenants().first(where: { $0.id == tenant }) else {
             throw RuntimeError(.invalidInput, "unknown tenant '\(tenant)' (see residency tenant list)")
         }
-        guard let shard = try control.shards().first(where: { $0.shard == record.shard }) else {
-            throw RuntimeError(.unavailable, "shard \(record.shard) of tenant \(tenant) is not in the control store")
+        if let app, !record.apps.contains(app) {
+            throw RuntimeError(.invalidInput, "tenant \(tenant) has no app '\(app)' (its apps: \(record.apps.isEmpty ? "none" : record.apps.joined(separator: ", ")))")
         }
-        let nodes = try control.nodes().filter { $0.node.shard == record.shard }.map { ($0.node, $0.port) }
+        let shardID = app.flatMap { record.appShards[$0] } ?? record.shard
+        guard let shard = try control.shards().first(where: { $0.shard == shardID }) else {
+            throw RuntimeError(.unavailable, "shard \(shardID) of tenant \(tenant) is not in the control store")
+        }
+        let nodes = try control.nodes().filter { $0.node.shard == shardID }.map { ($0.node, $0.port) }
         return connectionString(tenant: tenant, primary: shard.primary, nodes: nodes, passfile: layout.passfile)
     }
 }

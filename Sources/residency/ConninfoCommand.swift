@@ -10,6 +10,8 @@ struct ConninfoCommand: ParsableCommand {
 
     @Option(help: "The tenant.")
     var tenant: String
+    @Option(help: "An app of the tenant: the shard holding that app's data (an app that is not residency-eligible stays where it was when the tenant moved).")
+    var app: String?
     @OptionGroup var state: StateOptions
 
     func run() throws {
@@ -17,7 +19,7 @@ struct ConninfoCommand: ParsableCommand {
             throw Failure(message: "invalid tenant name '\(tenant)': use \(TenantID.pattern)", exitCode: Failure.invalidInput)
         }
         let layout = try state.directory.requireLayout()
-        Terminal.output(try TenantConnection.connectionString(for: id, control: try ControlStore(layout: layout), layout: layout))
+        Terminal.output(try TenantConnection.connectionString(for: id, control: try ControlStore(layout: layout), layout: layout, app: app))
     }
 }
 

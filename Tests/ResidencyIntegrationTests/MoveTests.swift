@@ -117,6 +117,11 @@ import Testing
         try appInsert("neighbour", port: west)
         try appInsert("mover", port: west, table: "app_legacy.records")
         try appInsert("mover", port: east)
+        let legacy = try topology.residency(["conninfo", "--tenant", "mover", "--app", "legacy"])
+        let (westPort, eastPort) = (try west, try east)
+        #expect(legacy.status == 0)
+        #expect(legacy.text.contains("port='\(westPort)"), "\(legacy.text)")
+        #expect(try topology.residency(["conninfo", "--tenant", "mover"]).text.contains("port='\(eastPort)"))
         #expect(try replicationObjects(port: west).isEmpty)
         #expect(try replicationObjects(port: east).isEmpty)
 
@@ -221,5 +226,18 @@ import Testing
         #expect(refused.text.contains("cannot roll back"))
         let status = try topology.residency(["move", "status", String(id), "--json"])
         #expect(status.status == 0 && status.text.contains("\"phase\" : \"retained\""))
+    }
+
+    @Test func theCoordinatorPurgesARetainedCopyOnceItsRetentionHasEnded() throws {
+        try createTenant("short-lived")
+        let moved = try topology.residency(["move", "start", "--tenant", "short-lived", "--to", "r1", "--retention-days", "0"])
+        try #require(moved.status == 0, "\(moved.text)")
+        let id = try #require(try topology.control().moves().last { $0.tenant.rawValue == "short-lived" }?.id)
+        #expect(try topology.control().move(id)?.phase == .retained)
+        let coordinator = try topology.startCoordinator()
+        defer { topology.stopCoordinator(coordinator) }
+        #expect(try eventually(20) { try topology.control().move(id)?.phase == .purged })
+        let left = try rows("short-lived", port: west)
+        #expect(left.filter { $0.key != "app_legacy.records" }.values.allSatisfy { $0 == 0 }, "\(left)")
     }
 }
