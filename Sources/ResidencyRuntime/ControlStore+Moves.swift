@@ -105,9 +105,12 @@ extension ControlStore {
         }
     }
 
-    public func setMoveFreeze(_ id: Int64, milliseconds: Int64) throws(RuntimeError) {
+    /// The write freeze as measured after the switch committed; `steps` says where it went.
+    public func setMoveFreeze(_ id: Int64, milliseconds: Int64, steps: String) throws(RuntimeError) {
         try run { () throws(PostgresError) in
-            try connection.query("UPDATE control.moves SET freeze_ms = $2::bigint WHERE id = $1::bigint", [String(id), String(milliseconds)])
+            try connection.query("""
+                UPDATE control.moves SET freeze_ms = $2::bigint, verification = verification || ' · freeze: ' || $3 WHERE id = $1::bigint
+                """, [String(id), String(milliseconds), steps])
         }
     }
 

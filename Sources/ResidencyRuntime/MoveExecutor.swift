@@ -32,6 +32,8 @@ public final class MoveExecutor {
     /// Largest marker round trip (source commit → visible on the target) at which the
     /// target counts as caught up and the pre-check may start.
     public var caughtUpRoundTrip: Duration = .milliseconds(500)
+    /// Largest marker round trip right before the freeze (the freeze waits for one more).
+    public var freezeRoundTrip: Duration = .milliseconds(50)
     /// How long the freeze may wait for the tenant's open transactions and for the target.
     public var freezeTimeout: Duration = .seconds(5)
     /// Parallel pipelines of the initial copy (on 2 cores one measured fastest: both servers
@@ -171,7 +173,7 @@ public final class MoveExecutor {
                 if next == phase {
                     // Past the switch (or rolling back): steps are retried, not undone.
                     try control.setMovePhase(move, phase, reason: reason)
-                    throw RuntimeError(.unavailable, "move \(id) stopped at \(phase.rawValue): \(reason); run `residency move start --resume \(id)` to retry")
+                    throw RuntimeError(.unavailable, "move \(id) stopped at \(phase.rawValue): \(reason); run `residency move resume \(id)` to retry")
                 }
                 run.rollbackFrom = phase
                 try enter(&move, next, reason: reason)
@@ -188,6 +190,8 @@ public final class MoveExecutor {
         var sides: Sides?
         var preCheck: PreCheck?
         var freezeStarted: ContinuousClock.Instant?
+        /// Where the write freeze's time went, step by step.
+        var freezeSteps: [(String, Duration)] = []
         var markerSeq: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
 
         init(move: Move) {
@@ -266,10 +270,13 @@ public final class MoveExecutor {
             try sql(sides.target) { () throws(PostgresError) in try sides.copy.startTracking(on: sides.target) }
             return .catchingUp
         case .catchingUp:
-            try waitUntilCaughtUp(&run)
+            try waitUntilCaughtUp(&run, within: caughtUpRoundTrip)
             run.preCheck = try preCheck(&run)
             return .preVerified
         case .preVerified:
+            // The pre-check competed with the apply worker for the CPU; let the target catch
+            // up again first, so the freeze does not wait for that backlog.
+            try waitUntilCaughtUp(&run, within: freezeRoundTrip, giveUpAfter: .seconds(30))
             let sides = try sides(&run)
             run.freezeStarted = .now
             let ignoring = run.preCheck.map { [$0.sourcePID] } ?? []
@@ -277,6 +284,7 @@ public final class MoveExecutor {
                 try TenantFence.freeze(plan.tenant, schemas: plan.movingDatasets.map(\.schema), reason: "move \(run.move.id)",
                                        on: sides.source, timeout: freezeTimeout, ignoringBackends: ignoring)
             }
+            run.freezeSteps.append(("fence", ContinuousClock.now - run.freezeStarted!))
             return .frozen
         case .frozen:
             try verify(&run)
@@ -288,11 +296,14 @@ public final class MoveExecutor {
             var appShards = tenant?.appShards ?? [:]
             for item in plan.items where item.decision == .notEligible { appShards[item.dataset.name] = item.shard }
             let frozenFor = run.freezeStarted.map { ContinuousClock.now - $0 }
+            let switchStarted = ContinuousClock.now
             try control.switchMove(run.move, appShards: appShards, freezeMilliseconds: frozenFor?.inMilliseconds ?? -1)
             if let started = run.freezeStarted {
                 let frozen = ContinuousClock.now - started
-                try control.setMoveFreeze(run.move.id, milliseconds: frozen.inMilliseconds)
-                observe(.note("writes of \(plan.tenant) were frozen for \(frozen.inMilliseconds) ms"))
+                run.freezeSteps.append(("switch", ContinuousClock.now - switchStarted))
+                let steps = run.freezeSteps.map { "\($0.0) \($0.1.inMilliseconds) ms" }.joined(separator: ", ")
+                try control.setMoveFreeze(run.move.id, milliseconds: frozen.inMilliseconds, steps: steps)
+                observe(.note("writes of \(plan.tenant) were frozen for \(frozen.inMilliseconds) ms (\(steps))"))
             }
             return .switched
         case .switched:
@@ -439,14 +450,18 @@ public final class MoveExecutor {
         }
     }
 
-    func waitUntilCaughtUp(_ run: inout Run) throws(RuntimeError) {
+    /// Waits until a marker's round trip takes at most `within` (or, with `giveUpAfter`,
+    /// until that much time has passed: then the freeze will simply wait longer).
+    func waitUntilCaughtUp(_ run: inout Run, within: Duration, giveUpAfter: Duration? = nil) throws(RuntimeError) {
         let sides = try sides(&run)
+        let started = ContinuousClock.now
         while true {
             let roundTrip = try markerRoundTrip(&run, timeout: .seconds(30))
             let lag = try? sides.copy.lagBytes(on: sides.source)
             try control.setMoveProgress(run.move.id, copiedRows: run.move.plan.movingRows, lagBytes: lag)
             observe(.catchingUp(roundTrip: roundTrip, lagBytes: lag))
-            if roundTrip <= caughtUpRoundTrip { return }
+            if roundTrip <= within { return }
+            if let giveUpAfter, ContinuousClock.now - started > giveUpAfter { return }
             try checkRollbackRequest(run.move.id)
         }
     }
@@ -510,7 +525,9 @@ public final class MoveExecutor {
     func verify(_ run: inout Run) throws(RuntimeError) {
         let plan = run.move.plan
         let sides = try sides(&run)
-        try markerRoundTrip(&run, timeout: freezeTimeout)
+        run.freezeSteps.append(("apply", try markerRoundTrip(&run, timeout: freezeTimeout)))
+        let verifyStarted = ContinuousClock.now
+        defer { run.freezeSteps.append(("verify", ContinuousClock.now - verifyStarted)) }
         let tables = movingTables(plan)
         var source: [String: MoveVerification.Side] = [:]
         var target: [String: MoveVerification.Side] = [:]

@@ -24,6 +24,11 @@ struct MoveCommand: ParsableCommand {
             """,
         subcommands: [Plan.self, Start.self, List.self, Status.self, Rollback.self, Purge.self, Resume.self])
 
+    struct MoveIDArgument: ParsableArguments {
+        @Argument(help: "The move's id (see residency move list).")
+        var id: Int64
+    }
+
     struct Target: ParsableArguments {
         @Option(help: "The tenant to move.")
         var tenant: String
@@ -81,14 +86,13 @@ struct MoveCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Continue a move that stopped (its process died, or a step after the switch failed) from its journaled phase.")
 
-        @Argument(help: "The move's id (see residency move list).")
-        var id: Int64
+        @OptionGroup var move: MoveIDArgument
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             let executor = try MoveExecutor(layout: try state.directory.requireLayout(), observe: MoveCommand.progress())
-            try MoveCommand.finish(try executor.execute(id), json: output.json)
+            try MoveCommand.finish(try executor.execute(move.id), json: output.json)
         }
     }
 
@@ -107,16 +111,15 @@ struct MoveCommand: ParsableCommand {
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "One move: phase, percent copied, lag, ETA, verification, freeze, retention.")
 
-        @Argument(help: "The move's id (see residency move list).")
-        var id: Int64
+        @OptionGroup var move: MoveIDArgument
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            guard let move = try ControlStore(layout: try state.directory.requireLayout()).move(id) else {
-                throw Failure(message: "unknown move \(id) (see residency move list)", exitCode: Failure.invalidInput)
+            guard let found = try ControlStore(layout: try state.directory.requireLayout()).move(move.id) else {
+                throw Failure(message: "unknown move \(move.id) (see residency move list)", exitCode: Failure.invalidInput)
             }
-            Terminal.output(output.json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
+            Terminal.output(output.json ? MoveReport.statusJSON(found) : MoveReport.statusText(found))
         }
     }
 
@@ -125,16 +128,15 @@ struct MoveCommand: ParsableCommand {
             abstract: "Undo a move before its switch: replication objects and the target's rows go, the source is unfrozen.",
             discussion: "When another process runs the move, it is asked to roll back and this waits for it. Refused (exit 65) once the move has switched.")
 
-        @Argument(help: "The move's id (see residency move list).")
-        var id: Int64
+        @OptionGroup var move: MoveIDArgument
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             let executor = try MoveExecutor(layout: try state.directory.requireLayout(), observe: MoveCommand.progress())
-            let move = try executor.rollback(id, reason: "requested by an operator")
-            Terminal.output(output.json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
-            if move.phase != .rolledBack { throw ExitCode(Failure.unavailable) }
+            let ended = try executor.rollback(move.id, reason: "requested by an operator")
+            Terminal.output(output.json ? MoveReport.statusJSON(ended) : MoveReport.statusText(ended))
+            if ended.phase != .rolledBack { throw ExitCode(Failure.unavailable) }
         }
     }
 
@@ -142,14 +144,13 @@ struct MoveCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete the frozen source copy a switched move retains, now instead of after its retention.")
 
-        @Argument(help: "The move's id (see residency move list).")
-        var id: Int64
+        @OptionGroup var move: MoveIDArgument
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            let move = try MoveExecutor(layout: try state.directory.requireLayout()).purge(id)
-            Terminal.output(output.json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
+            let purged = try MoveExecutor(layout: try state.directory.requireLayout()).purge(move.id)
+            Terminal.output(output.json ? MoveReport.statusJSON(purged) : MoveReport.statusText(purged))
         }
     }
 

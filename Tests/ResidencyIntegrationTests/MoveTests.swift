@@ -240,4 +240,51 @@ import Testing
         let left = try rows("short-lived", port: west)
         #expect(left.filter { $0.key != "app_legacy.records" }.values.allSatisfy { $0 == 0 }, "\(left)")
     }
+
+    @Test func aMoveKilledBeforeItsSwitchRollsBackCleanlyFromAnotherProcess() throws {
+        try createTenant("crash-early")
+        let killed = try topology.residency(["move", "start", "--tenant", "crash-early", "--to", "r1"], crashAt: "move.after-catching-up")
+        #expect(killed.status != 0)
+        let move = try #require(try topology.control().moves().last { $0.tenant.rawValue == "crash-early" })
+        #expect(move.phase == .catchingUp)
+        #expect(try !replicationObjects(port: east).isEmpty, "the killed move left its subscription")
+        // No process executes it any more: rollback does it itself.
+        let rolledBack = try topology.residency(["move", "rollback", String(move.id)])
+        #expect(rolledBack.status == 0, "\(rolledBack.text)")
+        #expect(try topology.control().move(move.id)?.phase == .rolledBack)
+        #expect(try replicationObjects(port: west).isEmpty)
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try rows("crash-early", port: east).values.allSatisfy { $0 == 0 })
+        #expect(try !isFrozen("crash-early", port: west))
+        #expect(try topology.residency(["move", "start", "--tenant", "crash-early", "--to", "r1"]).status == 0)
+    }
+
+    @Test func aMoveKilledAfterItsSwitchIsResumedToItsCleanup() throws {
+        try createTenant("crash-late")
+        let killed = try topology.residency(["move", "start", "--tenant", "crash-late", "--to", "r1"], crashAt: "move.after-switched")
+        #expect(killed.status != 0)
+        let move = try #require(try topology.control().moves().last { $0.tenant.rawValue == "crash-late" })
+        #expect(move.phase == .switched)
+        #expect(try topology.control().tenants().first { $0.id.rawValue == "crash-late" }?.shard == "east-1")
+        #expect(try topology.residency(["move", "rollback", String(move.id)]).status == 65, "no rollback past the switch")
+        let resumed = try topology.residency(["move", "resume", String(move.id)])
+        #expect(resumed.status == 0, "\(resumed.text)")
+        #expect(try topology.control().move(move.id)?.phase == .retained)
+        #expect(try replicationObjects(port: west).isEmpty)
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try isFrozen("crash-late", port: west))
+    }
+
+    @Test func aRollbackRequestedWhileTheMoveRunsIsCarriedOutByItsExecutor() throws {
+        try createTenant("asked-back")
+        let control = try topology.control()
+        let executor = try MoveExecutor(layout: try topology.layout) { event in
+            if case let .phase(move) = event, move.phase == .copying { try? control.requestMoveRollback(move.id, reason: "test") }
+        }
+        let move = try executor.start(try executor.plan(tenant: "asked-back", to: "r1", region: nil), retentionDays: 7)
+        #expect(move.phase == .rolledBack)
+        #expect(move.reason.contains("rollback requested"))
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try rows("asked-back", port: east).values.allSatisfy { $0 == 0 })
+    }
 }

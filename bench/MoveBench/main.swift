@@ -21,6 +21,8 @@ let runs = arguments.count > 2 ? Int(arguments[2]) ?? 10 : 10
 let rowsPerTable = (arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200) * 1000
 
 func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+/// A result line on stdout, unbuffered (a benchmark's output is usually piped).
+func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
 func percentile(_ values: [Double], _ p: Double) -> Double {
     let sorted = values.sorted()
     guard !sorted.isEmpty else { return .nan }
@@ -107,7 +109,9 @@ do {
                                          [name, "{" + acknowledged.joined(separator: ",") + "}"]).scalar ?? "") ?? 0
         lost += acknowledged.count - found
         if !move.verification.contains("equal on both sides") { differences += 1 }
-        neighbourFailures += neighbourHistory.filter { $0.outcome != .ok }.count
+        let neighbourMissed = neighbourHistory.filter { $0.outcome != .ok }
+        neighbourFailures += neighbourMissed.count
+        for attempt in neighbourMissed.prefix(3) { log("run \(run): neighbour write \(attempt.outcome.rawValue): \(attempt.error ?? "")") }
         // The writer's view: the longest time between two acknowledged writes.
         let oks = history.filter { $0.outcome == .ok }.map(\.completedAt)
         let gap = zip(oks, oks.dropFirst()).map { ($1 - $0).inMilliseconds }.max() ?? 0
@@ -119,16 +123,15 @@ do {
         moveRates.append(moveRate)
         baselineRates.append(baselineRate)
         ratios.append(moveRate / baselineRate)
-        print("run \(run): \(plan.movingRows) rows (\(plan.movingBytes / 1_000_000) MB) \(plan.fromShard) -> \(plan.toShard): copy \(fmt(copySeconds, 2)) s vs baseline pipe \(fmt(baseline.inSeconds, 2)) s (\(fmt(moveRate / baselineRate * 100, 0)) %), freeze \(move.freezeMilliseconds ?? -1) ms, writer gap \(gap) ms, acked \(acknowledged.count) lost \(acknowledged.count - found), \(move.verification)")
-        FileHandle.standardOutput.synchronizeFile()
+        say("run \(run): \(plan.movingRows) rows (\(plan.movingBytes / 1_000_000) MB) \(plan.fromShard) -> \(plan.toShard): copy \(fmt(copySeconds, 2)) s vs baseline pipe \(fmt(baseline.inSeconds, 2)) s (\(fmt(moveRate / baselineRate * 100, 0)) %), freeze \(move.freezeMilliseconds ?? -1) ms, writer gap \(gap) ms, acked \(acknowledged.count) lost \(acknowledged.count - found), \(move.verification)")
         _ = try executor.purge(move.id)
     }
-    print("")
-    print("runs: \(runs), rows per move: \(rowsPerTable * 5 + 1)")
-    print("write freeze (tool: fence to switch commit): median \(fmt(median(freezes), 0)) ms, p99 \(fmt(percentile(freezes, 0.99), 0)) ms, max \(fmt(freezes.max() ?? .nan, 0)) ms")
-    print("writer-observed gap between acknowledged writes: median \(fmt(median(gaps), 0)) ms, max \(fmt(gaps.max() ?? .nan, 0)) ms")
-    print("copy throughput: median \(fmt(median(moveRates) / 1000, 0))k rows/s vs baseline binary COPY pipe median \(fmt(median(baselineRates) / 1000, 0))k rows/s; ratio median \(fmt(median(ratios) * 100, 0)) %, min \(fmt((ratios.min() ?? .nan) * 100, 0)) %")
-    print("acknowledged writes lost: \(lost); moves with verification differences: \(differences); neighbour writes not acknowledged: \(neighbourFailures)")
+    say("")
+    say("runs: \(runs), rows per move: \(rowsPerTable * 5 + 1)")
+    say("write freeze (tool: fence to switch commit): median \(fmt(median(freezes), 0)) ms, p99 \(fmt(percentile(freezes, 0.99), 0)) ms, max \(fmt(freezes.max() ?? .nan, 0)) ms")
+    say("writer-observed gap between acknowledged writes: median \(fmt(median(gaps), 0)) ms, max \(fmt(gaps.max() ?? .nan, 0)) ms")
+    say("copy throughput: median \(fmt(median(moveRates) / 1000, 0))k rows/s vs baseline binary COPY pipe median \(fmt(median(baselineRates) / 1000, 0))k rows/s; ratio median \(fmt(median(ratios) * 100, 0)) %, min \(fmt((ratios.min() ?? .nan) * 100, 0)) %")
+    say("acknowledged writes lost: \(lost); moves with verification differences: \(differences); neighbour writes not acknowledged: \(neighbourFailures)")
 } catch {
     log("move bench failed: \(error)")
     exit(2)
