@@ -7,16 +7,19 @@
 # same-run baseline (a plain binary psql COPY pipe of the same rows between the same two
 # servers). Prints per run and medians: write freeze, copy throughput vs baseline, lost
 # writes, verification differences.
-# Usage: bench/move.sh [RUNS] [ROWS_K]
+# Usage: bench/move.sh [RUNS] [ROWS_K]   (CONFIG=release for an optimized build of the bench
+# driver, which runs the move's copy pipe; default debug)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
 swift build --product residency >/dev/null
-swift build --product residency-move-bench >/dev/null
+config=${CONFIG:-debug}
+swift build -c "$config" --product residency-move-bench >/dev/null
 bin=.build/debug/residency
 work=$(mktemp -d /tmp/residency-move-XXXXXX)
 trap '"$bin" down --purge --state "$work/state" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 shifted_topology "$work/regions"
 "$bin" up --topology "$work/regions" --state "$work/state" >/dev/null
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r); $(date -u +%F); $(pg_config --version)"
-.build/debug/residency-move-bench "$work/state" "${1:-10}" "${2:-200}"
+echo "build: $config"
+".build/$config/residency-move-bench" "$work/state" "${1:-10}" "${2:-200}"

@@ -250,7 +250,7 @@ public struct LogicalCopy: Sendable {
             }
             try connection.execute("COMMIT")
         } catch {
-            try? connection.execute("ROLLBACK")
+            _ = try? connection.execute("ROLLBACK")
             throw error
         }
         for (schema, table) in tables {

@@ -18,10 +18,16 @@ public enum RowDigest {
     ) throws(PostgresError) -> TableDigest {
         if let ids, ids.isEmpty { return .empty }
         let name = "\(SQLText.identifier(schema)).\(SQLText.identifier(table))"
-        let row = try connection.query("""
+        // With keys: one index probe per key (a join on unnest), not a scan of the tenant's rows.
+        let row = try connection.query(ids == nil ? """
             SELECT count(*)::text, ((coalesce(sum(hashtextextended(t::text, 0)), 0) % 18446744073709551616 + 18446744073709551616)
                    % 18446744073709551616)::text
-            FROM \(name) t WHERE tenant_id = $1 \(ids == nil ? "" : "AND id = ANY ($2::uuid[])")
+            FROM \(name) t WHERE tenant_id = $1
+            """ : """
+            SELECT count(*)::text, ((coalesce(sum(hashtextextended(t::text, 0)), 0) % 18446744073709551616 + 18446744073709551616)
+                   % 18446744073709551616)::text
+            FROM (SELECT DISTINCT k FROM unnest($2::uuid[]) k) keys CROSS JOIN LATERAL (
+                SELECT * FROM \(name) r WHERE r.tenant_id = $1 AND r.id = keys.k) t
             """, [tenant.rawValue] + (ids.map { ["{" + $0.joined(separator: ",") + "}"] } ?? [])).rows.first
         return TableDigest(count: Int64(row?[0] ?? "") ?? 0, sum: UInt64(row?[1] ?? "") ?? 0)
     }

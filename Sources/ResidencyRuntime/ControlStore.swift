@@ -558,7 +558,7 @@ public final class ControlStore {
         do {
             try body()
         } catch {
-            try? connection.execute("ROLLBACK")
+            _ = try? connection.execute("ROLLBACK")
             if let error = error as? RuntimeError { throw error }
             throw RuntimeError(.unavailable, "control database: \(error)")
         }

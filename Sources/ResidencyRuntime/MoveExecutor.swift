@@ -163,7 +163,10 @@ public final class MoveExecutor {
                 if next <= .switched { run.lastForwardPhase = next }
                 run.move = move
             } catch {
-                let reason = "\(phase.nextStep.split(separator: ":").first ?? "step") failed: \(error.message)"
+                let reason = "the step after \(phase.rawValue) failed: \(error.message)"
+                // Its connections may be what broke: the next step (or the rollback) reconnects.
+                run.sides = nil
+                run.preCheck = nil
                 let next: MovePhase
                 do {
                     next = try MoveMachine.next(after: phase, .failed(reason))
@@ -217,6 +220,12 @@ public final class MoveExecutor {
         let sourcePID: Int32
         var source: [String: TableDigest]
         var target: [String: TableDigest]
+        /// Keys already logged as changed right before the freeze, per table, with their
+        /// digests in the pre-check's snapshots: computed while writers still write, so the
+        /// freeze only hashes the keys changed after them (and every changed key afresh).
+        var earlyKeys: [String: Set<String>] = [:]
+        var earlySource: [String: TableDigest] = [:]
+        var earlyTarget: [String: TableDigest] = [:]
     }
 
     func enter(_ move: inout Move, _ phase: MovePhase, reason: String? = nil) throws(RuntimeError) {
@@ -278,6 +287,18 @@ public final class MoveExecutor {
             // up again first, so the freeze does not wait for that backlog.
             try waitUntilCaughtUp(&run, within: freezeRoundTrip, giveUpAfter: .seconds(30))
             let sides = try sides(&run)
+            if var check = run.preCheck {
+                try sql(sides.target) { () throws(PostgresError) in
+                    let early = try sides.copy.changedKeys(since: check.targetSnapshotID, on: sides.target)
+                    for (name, schema, table) in movingTables(plan) {
+                        let ids = early[name] ?? []
+                        check.earlyKeys[name] = Set(ids)
+                        check.earlySource[name] = try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: check.sourceSnapshot)
+                        check.earlyTarget[name] = try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: check.targetSnapshot)
+                    }
+                }
+                run.preCheck = check
+            }
             run.freezeStarted = .now
             let ignoring = run.preCheck.map { [$0.sourcePID] } ?? []
             try sql(sides.source) { () throws(PostgresError) in
@@ -526,8 +547,6 @@ public final class MoveExecutor {
         let plan = run.move.plan
         let sides = try sides(&run)
         run.freezeSteps.append(("apply", try markerRoundTrip(&run, timeout: freezeTimeout)))
-        let verifyStarted = ContinuousClock.now
-        defer { run.freezeSteps.append(("verify", ContinuousClock.now - verifyStarted)) }
         let tables = movingTables(plan)
         var source: [String: MoveVerification.Side] = [:]
         var target: [String: MoveVerification.Side] = [:]
@@ -536,21 +555,38 @@ public final class MoveExecutor {
             try RowDigest.prepare(sides.source)
             try RowDigest.prepare(sides.target)
             if let check = run.preCheck {
+                var clock = ContinuousClock.now
+                func lap(_ name: String) {
+                    run.freezeSteps.append((name, ContinuousClock.now - clock))
+                    clock = .now
+                }
                 let changed = try sides.copy.changedKeys(since: check.targetSnapshotID, on: sides.target)
                 changedRows = changed.values.map(\.count).reduce(0, +)
+                lap("changed keys")
                 for (name, schema, table) in tables {
                     let ids = changed[name] ?? []
+                    let early = check.earlyKeys[name] ?? []
+                    let late = ids.filter { !early.contains($0) }
                     source[name] = MoveVerification.Side(
                         preCheck: check.source[name] ?? .empty,
-                        changedAtPreCheck: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: check.sourceSnapshot),
+                        changedAtPreCheck: (check.earlySource[name] ?? .empty)
+                            + (try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: late, on: check.sourceSnapshot)),
                         changedNow: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: sides.source))
+                }
+                lap("source digests")
+                for (name, schema, table) in tables {
+                    let ids = changed[name] ?? []
+                    let early = check.earlyKeys[name] ?? []
+                    let late = ids.filter { !early.contains($0) }
                     target[name] = MoveVerification.Side(
                         preCheck: check.target[name] ?? .empty,
-                        changedAtPreCheck: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: check.targetSnapshot),
+                        changedAtPreCheck: (check.earlyTarget[name] ?? .empty)
+                            + (try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: late, on: check.targetSnapshot)),
                         changedNow: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: sides.target))
                 }
-                try? check.sourceSnapshot.execute("COMMIT")
-                try? check.targetSnapshot.execute("COMMIT")
+                lap("target digests")
+                _ = try? check.sourceSnapshot.execute("COMMIT")
+                _ = try? check.targetSnapshot.execute("COMMIT")
             } else {
                 for (name, schema, table) in tables {
                     source[name] = MoveVerification.Side(preCheck: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, on: sides.source))

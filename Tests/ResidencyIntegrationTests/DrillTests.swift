@@ -84,7 +84,7 @@ import Testing
         try connection.execute("ALTER SYSTEM SET synchronous_commit = 'local'")
         try connection.query("SELECT pg_reload_conf()")
         defer {
-            try? connection.execute("ALTER SYSTEM RESET synchronous_commit")
+            _ = try? connection.execute("ALTER SYSTEM RESET synchronous_commit")
             _ = try? connection.query("SELECT pg_reload_conf()")
         }
         #expect(eventually(5) { (try? connection.query("SHOW synchronous_commit").scalar) == "local" })

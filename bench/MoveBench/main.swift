@@ -1,7 +1,7 @@
 // Move benchmark: moves tenants of ROWS_K thousand demo rows per table (products and two
 // eligible apps: about a million rows) from realm us to realm eu while a writer keeps
 // writing to the moving tenant (following it to the target) and another to a neighbour on
-// the source shard. Per run, a same-run baseline first: a plain binary
+// the source shard (both writers run through the baseline too). Per run, a same-run baseline first: a plain binary
 // `psql -c "COPY (...) TO STDOUT (FORMAT binary)" | psql -c "COPY ... FROM STDIN (FORMAT binary)"`
 // of the same rows between the same two servers, into fresh tables of the same shape.
 // Usage: residency-move-bench STATE_DIR [RUNS] [ROWS_K]
@@ -69,9 +69,19 @@ do {
         let record = try catalog.create(TenantCatalog.Request(name: name, realm: "us", apps: eligible, demoRows: rowsPerTable))
         log("run \(run): tenant \(name) with \(rowsPerTable / 1000)k rows per table created in \(fmt((ContinuousClock.now - created).inSeconds)) s")
         let executor = try MoveExecutor(layout: layout)
+        if let workers = ProcessInfo.processInfo.environment["COPY_WORKERS"].flatMap({ Int($0) }) { executor.copyWorkers = workers }
         let plan = try executor.plan(tenant: name, to: "eu", region: nil)
         let sourcePort = try port(record.shard)
         let targetPort = try port(plan.toShard)
+
+        // Writers on the moving tenant (following it to the target) and on a neighbour of the
+        // source shard, running through the baseline and the move alike: same load for both.
+        let mover = TenantWriter(connectionString: conninfo(tenant)!, tenant: tenant, writePause: .milliseconds(2)) { conninfo(tenant) }
+        let neighbourID = TenantID(validating: "bench-neighbour")!
+        let neighbour = TenantWriter(connectionString: conninfo(neighbourID)!, tenant: neighbourID, writePause: .milliseconds(2))
+        mover.start()
+        neighbour.start()
+        Thread.sleep(forTimeInterval: 0.5)
 
         // Baseline: the same rows, psql binary COPY pipe, source primary -> fresh tables on the target primary.
         let target = try data.connect(port: targetPort)
@@ -91,13 +101,7 @@ do {
         guard pipe.status == 0 else { throw RuntimeError(.unavailable, "baseline pipe failed: \(pipe.text)") }
         try target.execute("DROP SCHEMA bench_baseline CASCADE")
 
-        // The move, with writers.
-        let mover = TenantWriter(connectionString: conninfo(tenant)!, tenant: tenant, writePause: .milliseconds(2)) { conninfo(tenant) }
-        let neighbourID = TenantID(validating: "bench-neighbour")!
-        let neighbour = TenantWriter(connectionString: conninfo(neighbourID)!, tenant: neighbourID, writePause: .milliseconds(2))
-        mover.start()
-        neighbour.start()
-        Thread.sleep(forTimeInterval: 0.5)
+        // The move, with the writers that already ran during the baseline.
         let move = try executor.start(plan, retentionDays: 7)
         Thread.sleep(forTimeInterval: 0.5)
         let history = mover.stop()
