@@ -40,7 +40,7 @@ public struct LocalNodeManager: NodeManager {
         unix_socket_directories = ''
         password_encryption = 'scram-sha-256'
         max_connections = 60
-        shared_buffers = '32MB'
+        shared_buffers = '256MB'
         wal_level = logical
         max_wal_senders = 16
         max_replication_slots = 16

@@ -563,28 +563,28 @@ public final class MoveExecutor {
                 let changed = try sides.copy.changedKeys(since: check.targetSnapshotID, on: sides.target)
                 changedRows = changed.values.map(\.count).reduce(0, +)
                 lap("changed keys")
+                var parts: [String: TableDigest] = [:]
                 for (name, schema, table) in tables {
-                    let ids = changed[name] ?? []
-                    let early = check.earlyKeys[name] ?? []
-                    let late = ids.filter { !early.contains($0) }
+                    let late = (changed[name] ?? []).filter { !(check.earlyKeys[name] ?? []).contains($0) }
+                    parts["s" + name] = try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: late, on: check.sourceSnapshot)
+                }
+                lap("source late keys then")
+                for (name, schema, table) in tables {
+                    parts["t" + name] = try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: (changed[name] ?? []).filter { !(check.earlyKeys[name] ?? []).contains($0) }, on: check.targetSnapshot)
+                }
+                lap("target late keys then")
+                for (name, schema, table) in tables {
                     source[name] = MoveVerification.Side(
-                        preCheck: check.source[name] ?? .empty,
-                        changedAtPreCheck: (check.earlySource[name] ?? .empty)
-                            + (try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: late, on: check.sourceSnapshot)),
-                        changedNow: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: sides.source))
+                        preCheck: check.source[name] ?? .empty, changedAtPreCheck: (check.earlySource[name] ?? .empty) + (parts["s" + name] ?? .empty),
+                        changedNow: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: changed[name] ?? [], on: sides.source))
                 }
-                lap("source digests")
+                lap("source keys now")
                 for (name, schema, table) in tables {
-                    let ids = changed[name] ?? []
-                    let early = check.earlyKeys[name] ?? []
-                    let late = ids.filter { !early.contains($0) }
                     target[name] = MoveVerification.Side(
-                        preCheck: check.target[name] ?? .empty,
-                        changedAtPreCheck: (check.earlyTarget[name] ?? .empty)
-                            + (try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: late, on: check.targetSnapshot)),
-                        changedNow: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: ids, on: sides.target))
+                        preCheck: check.target[name] ?? .empty, changedAtPreCheck: (check.earlyTarget[name] ?? .empty) + (parts["t" + name] ?? .empty),
+                        changedNow: try RowDigest.digest(schema: schema, table: table, tenant: plan.tenant, ids: changed[name] ?? [], on: sides.target))
                 }
-                lap("target digests")
+                lap("target keys now")
                 _ = try? check.sourceSnapshot.execute("COMMIT")
                 _ = try? check.targetSnapshot.execute("COMMIT")
             } else {
