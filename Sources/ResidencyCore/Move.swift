@@ -21,12 +21,15 @@ public struct Move: Hashable, Sendable, Codable {
     public var rollbackRequested: String?
     /// What verification compared and found.
     public var verification: String
+    /// A scheduled move's window; `nil` for a move started at once.
+    public var window: MoveWindow?
 
     public init(
         id: Int64, plan: MovePlan, phase: MovePhase, createdAt: String, updatedAt: String, switchedAt: String?, retainUntil: String?,
         retentionDays: Int, copiedRows: Int64, lagBytes: Int64?, copyMilliseconds: Int64?, copyBytes: Int64?, freezeMilliseconds: Int64?,
-        reason: String, rollbackRequested: String?, verification: String
+        reason: String, rollbackRequested: String?, verification: String, window: MoveWindow? = nil
     ) {
+        self.window = window
         self.id = id
         self.plan = plan
         self.phase = phase
@@ -47,9 +50,15 @@ public struct Move: Hashable, Sendable, Codable {
 
     public var tenant: TenantID { plan.tenant }
 
+    /// Planned with a window that has not opened yet at `nowMilliseconds`.
+    public func isWaiting(nowMilliseconds: Int64) -> Bool {
+        phase == .planned && (window.map { $0.startMilliseconds > nowMilliseconds } ?? false)
+    }
+
     /// Percent of the planned rows copied (100 once the copy is done).
     public var percentCopied: Int {
         if phase >= .catchingUp && phase <= .purged { return 100 }
+        if phase == .cancelled { return 0 }
         if plan.movingRows == 0 { return 0 }
         return Int(min(100, copiedRows * 100 / max(plan.movingRows, 1)))
     }

@@ -28,6 +28,8 @@ public enum MovePhase: String, CaseIterable, Hashable, Sendable, Codable, Compar
     case purged
     case rollingBack = "rolling-back"
     case rolledBack = "rolled-back"
+    /// A scheduled move cancelled before its window opened; nothing was created.
+    case cancelled
 
     public static func < (lhs: Self, rhs: Self) -> Bool {
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
@@ -40,7 +42,12 @@ public enum MovePhase: String, CaseIterable, Hashable, Sendable, Codable, Compar
     public var isOpen: Bool { self < .switched || self == .rollingBack }
 
     /// Ended: nothing will happen to the move any more (a retained move still waits for its purge).
-    public var isFinal: Bool { self == .purged || self == .rolledBack }
+    public var isFinal: Bool { self == .purged || self == .rolledBack || self == .cancelled }
+
+    /// The phases of moves that no longer hold their tenant, as an SQL list (`'a', 'b'`).
+    public static var closedSQLList: String {
+        allCases.filter { !$0.isOpen }.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+    }
 
     /// What the step that leads out of this phase does, for plans and progress lines.
     public var nextStep: String {
@@ -54,7 +61,7 @@ public enum MovePhase: String, CaseIterable, Hashable, Sendable, Codable, Compar
         case .verified: "switch the catalogue entry to the target shard: writes resume there"
         case .switched: "drop subscription, publication and slot; keep the source copy frozen until its retention ends"
         case .retained: "delete the source copy when its retention ends"
-        case .purged, .rolledBack: "nothing: the move has ended"
+        case .purged, .rolledBack, .cancelled: "nothing: the move has ended"
         case .rollingBack: "drop subscription, publication and slot, delete the target's rows, unfreeze the source"
         }
     }

@@ -38,11 +38,12 @@ public enum MoveReport {
 
     public static func listText(_ moves: [Move]) -> String {
         guard !moves.isEmpty else { return "no moves (plan one with `residency move plan --tenant T --to REALM`)" }
-        var table = TextTable(header: ["ID", "TENANT", "FROM", "TO", "PHASE", "COPIED", "FREEZE", "RETAINED UNTIL", "UPDATED"])
+        var table = TextTable(header: ["ID", "TENANT", "FROM", "TO", "PHASE", "WINDOW", "COPIED", "FREEZE", "RETAINED UNTIL", "UPDATED"])
         for move in moves {
             table.append([
                 String(move.id), move.tenant.rawValue, "\(move.plan.fromShard) (\(move.plan.fromRealm))",
                 "\(move.plan.toShard) (\(move.plan.toRealm))", move.plan.pinOnly ? "pin-only" : move.phase.rawValue,
+                move.window?.description ?? "-",
                 move.plan.pinOnly ? "-" : "\(move.percentCopied)%", move.freezeMilliseconds.map { "\($0) ms" } ?? "-",
                 move.phase == .retained ? move.retainUntil ?? "-" : "-", move.updatedAt,
             ])
@@ -60,6 +61,9 @@ public enum MoveReport {
             "move \(move.id): tenant \(plan.tenant), \(plan.fromShard) (\(plan.fromRealm)) -> \(plan.toShard) (\(plan.toRealm))",
             "  phase:    \(plan.pinOnly ? "pin-only (ended)" : move.phase.rawValue)",
         ]
+        if let window = move.window {
+            lines.append("  window:   \(window) (until \(MoveWindow.iso8601(window.endMilliseconds)); rolls back by itself if it cannot switch by then)")
+        }
         if !plan.pinOnly {
             lines.append("  copied:   \(move.percentCopied)% of \(plan.movingRows) rows (\(bytes(plan.movingBytes)))")
             if let lag = move.lagBytes { lines.append("  lag:      \(bytes(lag))") }
@@ -129,6 +133,8 @@ public enum MoveReport {
         let updatedAt: String
         let switchedAt: String?
         let retainUntil: String?
+        let windowStart: String?
+        let windowEnd: String?
         let plan: MovePlan
 
         init(_ move: Move) {
@@ -154,6 +160,8 @@ public enum MoveReport {
             updatedAt = move.updatedAt
             switchedAt = move.switchedAt
             retainUntil = move.retainUntil
+            windowStart = move.window.map { MoveWindow.iso8601($0.startMilliseconds) }
+            windowEnd = move.window.map { MoveWindow.iso8601($0.endMilliseconds) }
             plan = move.plan
         }
     }

@@ -11,7 +11,7 @@ extension ControlStore {
         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         to_char(switched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         to_char(retain_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        copied_rows, lag_bytes, copy_ms, copy_bytes, freeze_ms, reason, rollback_requested, verification
+        copied_rows, lag_bytes, copy_ms, copy_bytes, freeze_ms, reason, rollback_requested, verification, window_start_ms, window_ms
         """
 
     static func encode(_ plan: MovePlan) -> String {
@@ -32,17 +32,23 @@ extension ControlStore {
             id: id, plan: plan, phase: phase, createdAt: row[4] ?? "", updatedAt: row[5] ?? "", switchedAt: row[6], retainUntil: row[7],
             retentionDays: Int(row[3] ?? "") ?? 0, copiedRows: Int64(row[8] ?? "") ?? 0, lagBytes: row[9].flatMap { Int64($0) },
             copyMilliseconds: row[10].flatMap { Int64($0) }, copyBytes: row[11].flatMap { Int64($0) },
-            freezeMilliseconds: row[12].flatMap { Int64($0) }, reason: row[13] ?? "", rollbackRequested: row[14], verification: row[15] ?? "")
+            freezeMilliseconds: row[12].flatMap { Int64($0) }, reason: row[13] ?? "", rollbackRequested: row[14], verification: row[15] ?? "",
+            window: row[16].flatMap { Int64($0) }.flatMap { start in
+                row[17].flatMap { Int64($0) }.flatMap { $0 > 0 ? MoveWindow(startMilliseconds: start, durationMilliseconds: $0) : nil }
+            })
     }
 
-    /// Records a new move in `planned`; refuses (invalid input) while the tenant has an open one.
-    public func insertMove(_ plan: MovePlan, retentionDays: Int) throws(RuntimeError) -> Move {
+    /// Records a new move in `planned` (to start when `window` opens, when given); refuses
+    /// (invalid input) while the tenant has an open one.
+    public func insertMove(_ plan: MovePlan, retentionDays: Int, window: MoveWindow? = nil) throws(RuntimeError) -> Move {
         let row: [String?]?
         do {
             row = try connection.query("""
-                INSERT INTO control.moves (tenant_id, phase, plan, retention_days) VALUES ($1, 'planned', $2, $3::int)
+                INSERT INTO control.moves (tenant_id, phase, plan, retention_days, window_start_ms, window_ms)
+                VALUES ($1, 'planned', $2, $3::int, $4::bigint, $5::bigint)
                 RETURNING \(Self.moveColumns)
-                """, [plan.tenant.rawValue, Self.encode(plan), String(retentionDays)]).rows.first
+                """, [plan.tenant.rawValue, Self.encode(plan), String(retentionDays), window.map { String($0.startMilliseconds) },
+                      window.map { String($0.durationMilliseconds) }]).rows.first
         } catch {
             if error.sqlState == "23505", let open = try openMove(of: plan.tenant) {
                 throw RuntimeError(.invalidInput, MovePlanner.Refusal.moveOpen(plan.tenant, move: open.id, phase: open.phase).description)
@@ -50,8 +56,9 @@ extension ControlStore {
             throw RuntimeError(.unavailable, "control database: \(error)")
         }
         guard let move = row.flatMap(Self.move(from:)) else { throw RuntimeError(.unavailable, "control database: the new move reads back unreadable") }
-        try appendEvent(kind: "move.planned", shard: plan.fromShard,
-                        detail: "move \(move.id): tenant \(plan.tenant) from \(plan.fromShard) (\(plan.fromRealm)) to \(plan.toShard) (\(plan.toRealm))")
+        try appendEvent(kind: window == nil ? "move.planned" : "move.scheduled", shard: plan.fromShard,
+                        detail: "move \(move.id): tenant \(plan.tenant) from \(plan.fromShard) (\(plan.fromRealm)) to \(plan.toShard) (\(plan.toRealm))"
+                            + (window.map { " in window \($0)" } ?? ""))
         return move
     }
 
@@ -73,7 +80,7 @@ extension ControlStore {
     public func openMove(of tenant: TenantID) throws(RuntimeError) -> (id: Int64, phase: MovePhase)? {
         let row = try run { () throws(PostgresError) in
             try connection.query("""
-                SELECT id, phase FROM control.moves WHERE tenant_id = $1 AND phase NOT IN ('switched', 'retained', 'purged', 'rolled-back')
+                SELECT id, phase FROM control.moves WHERE tenant_id = $1 AND phase NOT IN (\(MovePhase.closedSQLList))
                 """, [tenant.rawValue]).rows.first
         }
         guard let row, let id = Int64(row[0] ?? ""), let phase = MovePhase(rawValue: row[1] ?? "") else { return nil }

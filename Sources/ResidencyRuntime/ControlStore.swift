@@ -121,8 +121,10 @@ public final class ControlStore {
             rollback_requested text,
             verification text NOT NULL DEFAULT ''
         );
-        CREATE UNIQUE INDEX IF NOT EXISTS moves_one_open_per_tenant ON control.moves (tenant_id)
-            WHERE phase NOT IN ('switched', 'retained', 'purged', 'rolled-back');
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS window_start_ms bigint;
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS window_ms bigint;
+        DROP INDEX IF EXISTS control.moves_one_open_per_tenant;
+        CREATE UNIQUE INDEX moves_one_open_per_tenant ON control.moves (tenant_id) WHERE phase NOT IN (\(MovePhase.closedSQLList));
         """
 
     public func migrate() throws(RuntimeError) {

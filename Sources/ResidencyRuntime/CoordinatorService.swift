@@ -48,9 +48,9 @@ public final class CoordinatorService {
         let keeper = LeaseKeeper(layout: layout, holder: holder, ttl: leaseTTL, renewal: leaseRenewal, logger: logger)
         keeper.start()
         defer { keeper.stop() }
-        let purger = RetentionPurger(layout: layout, logger: logger) { keeper.token != nil }
-        purger.start()
-        defer { purger.stop() }
+        let housekeeper = MoveHousekeeper(layout: layout, logger: logger) { keeper.token != nil }
+        housekeeper.start()
+        defer { housekeeper.stop() }
         Thread.sleep(forTimeInterval: 0.5)  // the keeper's first renewal
 
         let origin = ContinuousClock.now

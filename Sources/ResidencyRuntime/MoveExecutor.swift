@@ -109,6 +109,48 @@ public final class MoveExecutor {
         return try execute(move.id)
     }
 
+    /// Records a move to start when `window` opens (the leading coordinator starts it).
+    /// Refused: a window that is over, shorter than the plan's estimate (copy and freeze), a
+    /// pin-only plan (nothing to schedule), or a tenant with an open or scheduled move.
+    public func schedule(_ plan: MovePlan, window: MoveWindow, retentionDays: Int) throws(RuntimeError) -> Move {
+        guard !plan.pinOnly else {
+            throw RuntimeError(.invalidInput, "tenant \(plan.tenant)'s shard already lies in \(plan.toRealm): no data moves, nothing to schedule (`residency move start` changes the pin now)")
+        }
+        let others = try control.moves().filter { $0.tenant == plan.tenant && $0.phase.isOpen }.compactMap { move in move.window.map { (move.id, $0) } }
+        let now = try control.nowMilliseconds()
+        do {
+            try window.check(nowMilliseconds: now, estimateMilliseconds: plan.estimatedCopyMilliseconds + plan.estimatedFreezeMilliseconds, others: others)
+        } catch {
+            throw RuntimeError(.invalidInput, error.description)
+        }
+        let move = try control.insertMove(plan, retentionDays: retentionDays, window: window)
+        observe(.phase(move))
+        return move
+    }
+
+    /// Cancels a scheduled move that has not started; a running one is refused (roll it back instead).
+    public func cancel(_ id: Int64) throws(RuntimeError) -> Move {
+        guard let move = try control.move(id) else { throw RuntimeError(.invalidInput, "unknown move \(id) (see residency move list)") }
+        guard move.window != nil else {
+            throw RuntimeError(.invalidInput, "move \(id) was not scheduled: only a scheduled move can be cancelled (`residency move rollback \(id)` undoes a running one)")
+        }
+        guard move.phase == .planned, try control.lockMove(id) else {
+            throw RuntimeError(.invalidInput, "move \(id) is \(move.phase.isFinal ? "over" : "running") (\(move.phase.rawValue)): it cannot be cancelled; `residency move rollback \(id)` undoes it before its switch")
+        }
+        defer { try? control.unlockMove(id) }
+        var cancelled = move
+        try enter(&cancelled, .cancelled, reason: "cancelled by an operator before its window opened")
+        return try control.move(id) ?? cancelled
+    }
+
+    /// Scheduled moves whose window has opened and that no process executes yet.
+    public func dueScheduledMoves() throws(RuntimeError) -> [Int64] {
+        let now = try control.nowMilliseconds()
+        return try control.moves().filter { move in
+            move.phase.isOpen && move.window.map { $0.startMilliseconds <= now } == true
+        }.map(\.id)
+    }
+
     /// The target shard must hold none of the tenant's rows of the moving datasets: a copy
     /// retained there by an earlier move away is purged first; anything else is refused
     /// before the move is recorded (a rollback would delete it).
@@ -150,9 +192,13 @@ public final class MoveExecutor {
         defer { try? control.unlockMove(id) }
         guard var move = try control.move(id) else { throw RuntimeError(.invalidInput, "unknown move \(id) (see residency move list)") }
         var run = Run(move: move)
+        if let window = move.window, move.phase == .planned, window.startMilliseconds > (try control.nowMilliseconds()) {
+            throw RuntimeError(.invalidInput, "move \(id) is scheduled for \(window): its window has not opened yet (`residency move cancel \(id)` cancels it)")
+        }
+        if move.phase == .planned { try clearTarget(for: move.plan) }
         while !move.phase.isFinal && move.phase != .retained {
-            if move.phase < .switched, let reason = try control.move(id)?.rollbackRequested {
-                try enter(&move, .rollingBack, reason: "rollback requested: \(reason)")
+            if move.phase < .switched, let reason = try rollbackReason(id) {
+                try enter(&move, .rollingBack, reason: reason)
                 run.rollbackFrom = run.lastForwardPhase
                 continue
             }
@@ -364,7 +410,7 @@ public final class MoveExecutor {
                 }
             }
             return .rolledBack
-        case .purged, .rolledBack:
+        case .purged, .rolledBack, .cancelled:
             return phase
         }
     }
@@ -441,7 +487,7 @@ public final class MoveExecutor {
                     try? control.setMoveProgress(id, copiedRows: estimate, lagBytes: nil)
                     observe(.copying(copiedRows: estimate, plannedRows: plannedRows, lagBytes: nil))
                 }
-                if (try? control.move(id)?.rollbackRequested) != nil { stop.withLock { $0 = true } }
+                if (try? rollbackReason(id)) != nil { stop.withLock { $0 = true } }
             }
         }
         let elapsed = clock.now - started
@@ -506,9 +552,18 @@ public final class MoveExecutor {
     }
 
     func checkRollbackRequest(_ id: Int64) throws(RuntimeError) {
-        if let reason = try control.move(id)?.rollbackRequested {
-            throw RuntimeError(.unavailable, "rollback requested: \(reason)")
+        if let reason = try rollbackReason(id) { throw RuntimeError(.unavailable, reason) }
+    }
+
+    /// Why move `id` must roll back now, if it must: an operator asked, or its window ended
+    /// before its switch.
+    func rollbackReason(_ id: Int64) throws(RuntimeError) -> String? {
+        guard let move = try control.move(id) else { return nil }
+        if let reason = move.rollbackRequested { return "rollback requested: \(reason)" }
+        if let window = move.window, move.phase < .switched, try control.nowMilliseconds() >= window.endMilliseconds {
+            return "its window \(window) ended before the switch"
         }
+        return nil
     }
 
     // MARK: verification

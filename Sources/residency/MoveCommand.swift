@@ -18,11 +18,13 @@ struct MoveCommand: ParsableCommand {
 
               residency move plan --tenant acme --to eu        what would move, how long, which steps
               residency move start --tenant acme --to eu       run it now, with progress
+              residency move schedule --tenant acme --to eu --window 2026-12-01T02:00Z/PT2H
+                                                               the coordinator runs it in that window
               residency move status 3                           phase, percent copied, lag, ETA
               residency move rollback 3                         undo it (any time before the switch)
               residency move purge 3                            delete the retained source copy now
             """,
-        subcommands: [Plan.self, Start.self, List.self, Status.self, Rollback.self, Purge.self, Resume.self])
+        subcommands: [Plan.self, Start.self, Schedule.self, Cancel.self, List.self, Status.self, Rollback.self, Purge.self, Resume.self])
 
     struct MoveIDArgument: ParsableArguments {
         @Argument(help: "The move's id (see residency move list).")
@@ -79,6 +81,56 @@ struct MoveCommand: ParsableCommand {
             if !output.json { Terminal.progressLine("plan: \(plan.pinOnly ? "pin only, no data moves" : "\(plan.movingRows) rows (\(MoveReport.bytes(plan.movingBytes))) from \(plan.fromShard) to \(plan.toShard)")") }
             let move = try executor.start(plan, retentionDays: retentionDays)
             try MoveCommand.finish(move, json: output.json)
+        }
+    }
+
+    struct Schedule: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Schedule a move into a maintenance window; the coordinator starts it when the window opens.",
+            discussion: """
+                The window is START/DURATION in ISO 8601, UTC: 2026-12-01T02:00Z/PT2H (PT90M, P1DT6H ...).
+                A move that cannot switch before its window ends rolls back by itself (the event log says
+                why). Refused with exit 65: a window that is over, one shorter than the plan's estimate,
+                a tenant that already has an open or scheduled move. `move cancel ID` cancels it before
+                its window opens. Needs a running coordinator (`residency up` starts one).
+                """)
+
+        @OptionGroup var target: Target
+        @Option(help: ArgumentHelp("START/DURATION, UTC: 2026-12-01T02:00Z/PT2H.", valueName: "window"))
+        var window: String
+        @Option(name: .customLong("retention-days"), help: "Days the frozen source copy is kept before it is deleted.")
+        var retentionDays: Int = 7
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            guard (0...3650).contains(retentionDays) else {
+                throw Failure(message: "--retention-days must be from 0 to 3650, not \(retentionDays)", exitCode: Failure.invalidInput)
+            }
+            let parsed: MoveWindow
+            do {
+                parsed = try MoveWindow.parse(window)
+            } catch {
+                throw Failure(message: error.description, exitCode: Failure.invalidInput)
+            }
+            let executor = try MoveExecutor(layout: try state.directory.requireLayout())
+            let plan = try executor.plan(tenant: target.tenant, to: target.to, region: target.region)
+            let move = try executor.schedule(plan, window: parsed, retentionDays: retentionDays)
+            Terminal.output(output.json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
+        }
+    }
+
+    struct Cancel: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Cancel a scheduled move before its window opens (a running move is refused: use rollback).")
+
+        @OptionGroup var move: MoveIDArgument
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let cancelled = try MoveExecutor(layout: try state.directory.requireLayout()).cancel(move.id)
+            Terminal.output(output.json ? MoveReport.statusJSON(cancelled) : MoveReport.statusText(cancelled))
         }
     }
 

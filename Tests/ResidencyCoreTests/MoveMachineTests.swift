@@ -26,7 +26,7 @@ import Testing
         #expect(try MoveMachine.next(after: .rollingBack, .failed("target gone")) == .rollingBack)
     }
 
-    @Test(arguments: [MovePhase.purged, .rolledBack])
+    @Test(arguments: [MovePhase.purged, .rolledBack, .cancelled])
     func anEndedMoveGoesNowhere(phase: MovePhase) {
         #expect(throws: MoveMachine.Refusal.ended(phase)) { try MoveMachine.next(after: phase, .succeeded) }
     }
@@ -48,6 +48,7 @@ import Testing
     @Test func onlyMovesBeforeTheSwitchOrRollingBackHoldTheirTenant() {
         #expect(MovePhase.forward.filter(\.isOpen) == [.planned, .prepared, .copying, .catchingUp, .preVerified, .frozen, .verified])
         #expect(MovePhase.rollingBack.isOpen)
-        #expect(!MovePhase.rolledBack.isOpen && !MovePhase.switched.isOpen)
+        #expect(!MovePhase.rolledBack.isOpen && !MovePhase.switched.isOpen && !MovePhase.cancelled.isOpen)
+        #expect(MovePhase.closedSQLList == "'switched', 'retained', 'purged', 'rolled-back', 'cancelled'")
     }
 }

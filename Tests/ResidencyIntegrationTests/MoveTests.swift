@@ -287,4 +287,71 @@ import Testing
         #expect(try replicationObjects(port: east).isEmpty)
         #expect(try rows("asked-back", port: east).values.allSatisfy { $0 == 0 })
     }
+
+    /// `START/DURATION` starting `seconds` from the control server's clock.
+    func window(startingIn seconds: Int64, lasting duration: String) throws -> String {
+        MoveWindow.iso8601(try topology.control().nowMilliseconds() + seconds * 1000) + "/" + duration
+    }
+
+    @Test func aScheduledMoveStartsByItselfWhenItsWindowOpensAndCompletes() throws {
+        try createTenant("scheduled")
+        let scheduled = try topology.residency(["move", "schedule", "--tenant", "scheduled", "--to", "r1", "--window", try window(startingIn: 3, lasting: "PT5M")])
+        try #require(scheduled.status == 0, "\(scheduled.text)")
+        let move = try #require(try topology.control().moves().last { $0.tenant.rawValue == "scheduled" })
+        #expect(move.phase == .planned && move.window != nil)
+        #expect(try topology.residency(["move", "list"]).text.contains("/PT5M"))
+        let coordinator = try topology.startCoordinator()
+        defer { topology.stopCoordinator(coordinator) }
+        #expect(try eventually(40) { try topology.control().move(move.id)?.phase == .retained })
+        #expect(try topology.control().tenants().first { $0.id.rawValue == "scheduled" }?.shard == "east-1")
+        #expect(try replicationObjects(port: east).isEmpty)
+    }
+
+    @Test func aScheduledMoveThatCannotSwitchBeforeItsWindowEndsRollsBackByItselfAndSaysWhy() throws {
+        try createTenant("late-window")
+        // A transaction held open on the target keeps the move from starting its change
+        // tracking (which waits for older transactions) past the window's end.
+        let blocker = try topology.connect(port: east)
+        try blocker.execute("BEGIN")
+        try blocker.query("SELECT 1")
+        let scheduled = try topology.residency(["move", "schedule", "--tenant", "late-window", "--to", "r1", "--window", try window(startingIn: 2, lasting: "PT3S")])
+        try #require(scheduled.status == 0, "\(scheduled.text)")
+        let id = try #require(try topology.control().moves().last { $0.tenant.rawValue == "late-window" }?.id)
+        let coordinator = try topology.startCoordinator()
+        defer { topology.stopCoordinator(coordinator) }
+        Thread.sleep(forTimeInterval: 8)
+        try blocker.execute("COMMIT")
+        #expect(try eventually(30) { try topology.control().move(id)?.phase == .rolledBack })
+        let move = try topology.control().move(id)
+        #expect(move?.reason.contains("window") == true, "\(move?.reason ?? "")")
+        #expect(try topology.control().events().contains { $0.kind == "move.rolling-back" && $0.detail.contains("window") })
+        #expect(try replicationObjects(port: west).isEmpty)
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try rows("late-window", port: east).values.allSatisfy { $0 == 0 })
+        #expect(try topology.control().tenants().first { $0.id.rawValue == "late-window" }?.shard == "west-1")
+    }
+
+    @Test func schedulingRefusesBadWindowsAndASecondMoveAndCancelsOnlyWaitingMoves() throws {
+        try createTenant("planner")
+        let before = try topology.control().moves().count
+        for bad in ["tomorrow", "2026-12-01T02:00Z/2H", "2020-01-01T00:00Z/PT1H"] {
+            let refused = try topology.residency(["move", "schedule", "--tenant", "planner", "--to", "r1", "--window", bad])
+            #expect(refused.status == 65, "\(bad): \(refused.text)")
+        }
+        #expect(try topology.control().moves().count == before)
+        let first = try topology.residency(["move", "schedule", "--tenant", "planner", "--to", "r1", "--window", try window(startingIn: 3600, lasting: "PT1H")])
+        try #require(first.status == 0, "\(first.text)")
+        let second = try topology.residency(["move", "schedule", "--tenant", "planner", "--to", "r1", "--window", try window(startingIn: 7200, lasting: "PT1H")])
+        #expect(second.status == 65)
+        let id = try #require(try topology.control().moves().last { $0.tenant.rawValue == "planner" }?.id)
+        #expect(try topology.residency(["move", "resume", String(id)]).status == 65, "its window has not opened")
+        let cancelled = try topology.residency(["move", "cancel", String(id)])
+        #expect(cancelled.status == 0, "\(cancelled.text)")
+        #expect(try topology.control().move(id)?.phase == .cancelled)
+        #expect(try topology.residency(["move", "cancel", String(id)]).status == 65)
+        // Cancelled, the tenant can move again; a move that was never scheduled cannot be cancelled.
+        #expect(try topology.residency(["move", "start", "--tenant", "planner", "--to", "r1"]).status == 0)
+        let started = try #require(try topology.control().moves().last { $0.tenant.rawValue == "planner" }?.id)
+        #expect(try topology.residency(["move", "cancel", String(started)]).status == 65)
+    }
 }
