@@ -143,11 +143,12 @@ public final class MoveExecutor {
         return try control.move(id) ?? cancelled
     }
 
-    /// Scheduled moves whose window has opened and that no process executes yet.
+    /// Scheduled moves whose window has opened and that have not ended their run (not
+    /// started yet, or interrupted at any phase up to their cleanup).
     public func dueScheduledMoves() throws(RuntimeError) -> [Int64] {
         let now = try control.nowMilliseconds()
         return try control.moves().filter { move in
-            move.phase.isOpen && move.window.map { $0.startMilliseconds <= now } == true
+            !move.phase.isFinal && move.phase != .retained && move.window.map { $0.startMilliseconds <= now } == true
         }.map(\.id)
     }
 

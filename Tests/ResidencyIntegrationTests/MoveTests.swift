@@ -354,4 +354,36 @@ import Testing
         let started = try #require(try topology.control().moves().last { $0.tenant.rawValue == "planner" }?.id)
         #expect(try topology.residency(["move", "cancel", String(started)]).status == 65)
     }
+
+    @Test(arguments: [MovePhase.prepared, .copying, .catchingUp, .preVerified, .frozen, .verified, .switched])
+    func aCoordinatorKilledAtAScheduledMovesStepIsReplacedAndTheMoveEndsWithEveryAcknowledgedWriteOnce(phase: MovePhase) throws {
+        let tenant = "killed-\(phase.rawValue)"
+        try createTenant(tenant)
+        let writer = try writer(tenant)
+        writer.start()
+        let scheduled = try topology.residency(["move", "schedule", "--tenant", tenant, "--to", "r1", "--window", try window(startingIn: 2, lasting: "PT5M")])
+        try #require(scheduled.status == 0, "\(scheduled.text)")
+        let id = try #require(try topology.control().moves().last { $0.tenant.rawValue == tenant }?.id)
+        let doomed = try topology.startCoordinator(crashAt: "move.after-\(phase.rawValue)")
+        #expect(try eventually(40) { !LocalNodeManager.isAlive(doomed) }, "the coordinator never reached move.after-\(phase.rawValue)")
+        topology.stopCoordinator(doomed)
+        #expect(try topology.control().move(id)?.phase == phase)
+        let successor = try topology.startCoordinator()
+        defer { topology.stopCoordinator(successor) }
+        #expect(try eventually(60) { [.retained, .rolledBack].contains(try topology.control().move(id)?.phase) })
+        Thread.sleep(forTimeInterval: 0.5)
+        let history = writer.stop()
+        let move = try #require(try topology.control().move(id))
+        let home = move.phase == .retained ? try east : try west
+        let acknowledged = history.filter { $0.outcome == .ok }.map(\.id)
+        let found = try topology.connect(port: home).query(
+            "SELECT count(*) FROM jira.issues WHERE tenant_id = $1 AND id = ANY ($2::uuid[])", [tenant, "{" + acknowledged.joined(separator: ",") + "}"]).scalar
+        #expect(found == String(acknowledged.count), "acknowledged writes missing on \(move.phase == .retained ? "the target" : "the source")")
+        #expect(try replicationObjects(port: west).isEmpty)
+        #expect(try replicationObjects(port: east).isEmpty)
+        if move.phase == .rolledBack {
+            #expect(try rows(tenant, port: east).values.allSatisfy { $0 == 0 })
+            #expect(try !isFrozen(tenant, port: west))
+        }
+    }
 }
