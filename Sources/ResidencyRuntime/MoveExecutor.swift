@@ -36,6 +36,9 @@ public final class MoveExecutor {
     public var freezeRoundTrip: Duration = .milliseconds(50)
     /// How long the freeze may wait for the tenant's open transactions and for the target.
     public var freezeTimeout: Duration = .seconds(5)
+    /// How often a failing rollback step is tried again (a second apart) before the move
+    /// stops and waits for `move resume`.
+    public var rollbackAttempts = 30
     /// Parallel pipelines of the initial copy (on 2 cores one measured fastest: both servers
     /// are busy with one already; two took 30 % longer).
     public var copyWorkers = 1
@@ -210,7 +213,9 @@ public final class MoveExecutor {
                 if next <= .switched { run.lastForwardPhase = next }
                 run.move = move
             } catch {
-                let reason = "the step after \(phase.rawValue) failed: \(error.message)"
+                // A failover of either shard explains a broken step better than its error does.
+                let failover = phase < .switched ? (try? failoverReason(move)) ?? nil : nil
+                let reason = failover ?? "the step after \(phase.rawValue) failed: \(error.message)"
                 // Its connections may be what broke: the next step (or the rollback) reconnects.
                 run.sides = nil
                 run.preCheck = nil
@@ -219,6 +224,12 @@ public final class MoveExecutor {
                     next = try MoveMachine.next(after: phase, .failed(reason))
                 } catch {
                     throw RuntimeError(.unavailable, error.description)
+                }
+                if next == phase, phase == .rollingBack, run.rollbackAttempts < rollbackAttempts {
+                    // A failover may still be promoting the shard's new primary: try again.
+                    run.rollbackAttempts += 1
+                    Thread.sleep(forTimeInterval: 1)
+                    continue
                 }
                 if next == phase {
                     // Past the switch (or rolling back): steps are retried, not undone.
@@ -243,6 +254,7 @@ public final class MoveExecutor {
         /// Where the write freeze's time went, step by step.
         var freezeSteps: [(String, Duration)] = []
         var markerSeq: Int64 = Int64(Date().timeIntervalSince1970 * 1000)
+        var rollbackAttempts = 0
 
         init(move: Move) {
             self.move = move
@@ -283,9 +295,28 @@ public final class MoveExecutor {
         if phase != .planned { CrashPoint.reach("move.after-\(phase.rawValue)") }
     }
 
+    /// The epochs of the move's shards when this executor first connected to them: a
+    /// different epoch later means a failover happened during the move.
+    var epochsAtStart: [ShardID: Int64] = [:]
+
+    /// Why the move cannot go on because one of its shards failed over, if one did.
+    func failoverReason(_ move: Move) throws(RuntimeError) -> String? {
+        let shards = try control.shards()
+        for (shard, role) in [(move.plan.fromShard, "source"), (move.plan.toShard, "target")] {
+            guard let before = epochsAtStart[shard], let now = shards.first(where: { $0.shard == shard })?.epoch, now != before else { continue }
+            return role == "source"
+                ? "the source shard \(shard) failed over during the move (epoch \(before) -> \(now)): PostgreSQL 15 does not carry the move's logical slot to the new primary; start the move again"
+                : "the target shard \(shard) failed over during the move (epoch \(before) -> \(now)); start the move again"
+        }
+        return nil
+    }
+
     func sides(_ run: inout Run) throws(RuntimeError) -> Sides {
         if let sides = run.sides { return sides }
         let plan = run.move.plan
+        for record in try control.shards() where [plan.fromShard, plan.toShard].contains(record.shard) && epochsAtStart[record.shard] == nil {
+            epochsAtStart[record.shard] = record.epoch
+        }
         let (source, sourcePort) = try primary(of: plan.fromShard)
         let (target, targetPort) = try primary(of: plan.toShard)
         let tables = plan.movingDatasets.flatMap { dataset in dataset.tables.map { (dataset.schema, $0) } }
@@ -390,7 +421,10 @@ public final class MoveExecutor {
             } catch {
                 throw RuntimeError(.unavailable, error.description)
             }
+            // Fresh connections to the shards' current primaries: what made the move roll
+            // back (a failover, a broken connection) may have broken the old ones.
             run.preCheck = nil
+            run.sides = nil
             let sides = try sides(&run)
             for action in undo {
                 switch action {
@@ -561,6 +595,7 @@ public final class MoveExecutor {
     func rollbackReason(_ id: Int64) throws(RuntimeError) -> String? {
         guard let move = try control.move(id) else { return nil }
         if let reason = move.rollbackRequested { return "rollback requested: \(reason)" }
+        if move.phase < .switched, let reason = try failoverReason(move) { return reason }
         if let window = move.window, move.phase < .switched, try control.nowMilliseconds() >= window.endMilliseconds {
             return "its window \(window) ended before the switch"
         }

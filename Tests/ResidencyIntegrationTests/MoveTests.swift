@@ -386,4 +386,33 @@ import Testing
             #expect(try !isFrozen(tenant, port: west))
         }
     }
+
+    @Test func aSourceZonePowerLossDuringTheCopyRollsTheMoveBackSayingWhyAndANewStartSucceeds() throws {
+        try createTenant("zone-loss")
+        let coordinator = try topology.startCoordinator()
+        defer { topology.stopCoordinator(coordinator) }
+        #expect(try topology.waitForLeader())
+        let control = try topology.control()
+        let before = try #require(try control.shards().first { $0.shard == "west-1" })
+        var lostZone: String?
+        let executor = try MoveExecutor(layout: try topology.layout) { event in
+            guard case let .phase(move) = event, move.phase == .copying, lostZone == nil else { return }
+            lostZone = before.primary.zone.rawValue
+            _ = try? topology.residency(["zone", "stop", before.primary.zone.rawValue, "--mode", "power-loss"])
+            _ = try? eventually(20) { (try control.shards().first { $0.shard == "west-1" }?.epoch ?? 0) > before.epoch }
+        }
+        let move = try executor.start(try executor.plan(tenant: "zone-loss", to: "r1", region: nil), retentionDays: 7)
+        #expect(lostZone != nil)
+        #expect(move.phase == .rolledBack)
+        #expect(move.reason.contains("source shard west-1 failed over"), "\(move.reason)")
+        #expect(try replicationObjects(port: west).isEmpty, "on the new source primary")
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try rows("zone-loss", port: east).values.allSatisfy { $0 == 0 })
+        #expect(try !isFrozen("zone-loss", port: west))
+
+        let again = try topology.residency(["move", "start", "--tenant", "zone-loss", "--to", "r1"])
+        #expect(again.status == 0, "\(again.text)")
+        if let lostZone { _ = try topology.residency(["zone", "start", lostZone]) }
+        #expect(try eventually(60) { try topology.residency(["status"]).status == 0 }, "the lost zone rejoined")
+    }
 }
