@@ -9,26 +9,34 @@ struct MoveCommand: ParsableCommand {
         commandName: "move",
         abstract: "Plan and run residency moves: a tenant's data to a shard of another realm, verified, reversible until the switch.",
         discussion: """
-            A move copies every residency-eligible dataset of the tenant (its products and eligible apps)
-            with PostgreSQL logical replication (row filter on the tenant, synchronous_commit = on), lets
-            the target catch up while writers keep writing, hashes every row on both sides, freezes the
-            tenant's writes on the source (about a second at most), verifies the rows changed since,
-            switches the catalogue entry, and keeps the frozen source copy for the retention period.
-            Apps that are not residency-eligible stay where they are.
+            A move copies every residency-eligible dataset of the tenant (its products and eligible apps) from a logical slot's snapshot in binary COPY format, streams later changes (row filter on the tenant, synchronous_commit = on), hashes every row on both sides while writers keep writing, freezes the tenant's writes on the source (tens of milliseconds), verifies the rows changed since, switches the catalogue entry, and keeps the frozen source copy for the retention period. Apps that are not residency-eligible stay where they are.
 
-              residency move plan --tenant acme --to eu        what would move, how long, which steps
-              residency move start --tenant acme --to eu       run it now, with progress
-              residency move schedule --tenant acme --to eu --window 2026-12-01T02:00Z/PT2H
-                                                               the coordinator runs it in that window
-              residency move status 3                           phase, percent copied, lag, ETA
-              residency move rollback 3                         undo it (any time before the switch)
-              residency move purge 3                            delete the retained source copy now
+              move plan --tenant acme --to eu      what would move, how long, which steps
+              move start --tenant acme --to eu     run it now, with progress
+              move schedule --tenant acme --to eu --window 2026-12-01T02:00Z/PT2H
+                                                   the coordinator runs it in that window
+              move status 3                        phase, percent copied, lag, ETA
+              move rollback 3                      undo it (any time before the switch)
+              move purge 3                         delete the retained source copy now
             """,
         subcommands: [Plan.self, Start.self, Schedule.self, Cancel.self, List.self, Status.self, Rollback.self, Purge.self, Resume.self])
 
     struct MoveIDArgument: ParsableArguments {
         @Argument(help: "The move's id (see residency move list).")
         var id: Int64
+    }
+
+    struct RetentionOption: ParsableArguments {
+        @Option(name: .customLong("retention-days"), help: "Days the frozen source copy is kept before it is deleted (0-3650).")
+        var retentionDays: Int = 7
+
+        /// The days; outside 0-3650 an invalid-input failure (exit 65) naming the value.
+        func days() throws -> Int {
+            guard (0...3650).contains(retentionDays) else {
+                throw Failure(message: "--retention-days must be from 0 to 3650, not \(retentionDays)", exitCode: Failure.invalidInput)
+            }
+            return retentionDays
+        }
     }
 
     struct Target: ParsableArguments {
@@ -59,23 +67,16 @@ struct MoveCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Plan and run a move now, to the switch and cleanup; progress on a terminal.",
             discussion: """
-                Exit 0: switched (the tenant's writes go to the target; the source copy stays frozen until
-                its retention ends). Exit 1: verification found differences and the move rolled back
-                (the source is unfrozen; start it again). Exit 2: a step failed; the message says what
-                was left (a move rolled back, or stopped past its switch: `move resume ID`).
-                Exit 65: refused (unknown tenant or realm, no shard there, a move already open).
-                """)
+            Exit 0: switched (the tenant's writes go to the target; the source copy stays frozen until its retention ends). Exit 1: verification found differences and the move rolled back (the source is unfrozen; start it again). Exit 2: a step failed; the message says what was left (a move rolled back, or stopped past its switch: `move resume ID`). Exit 65: refused (unknown tenant or realm, no shard there, a move already open).
+            """)
 
         @OptionGroup var target: Target
-        @Option(name: .customLong("retention-days"), help: "Days the frozen source copy is kept before it is deleted.")
-        var retentionDays: Int = 7
+        @OptionGroup var retention: RetentionOption
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            guard (0...3650).contains(retentionDays) else {
-                throw Failure(message: "--retention-days must be from 0 to 3650, not \(retentionDays)", exitCode: Failure.invalidInput)
-            }
+            let retentionDays = try retention.days()
             let executor = try MoveExecutor(layout: try state.directory.requireLayout(), observe: MoveCommand.progress())
             let plan = try executor.plan(tenant: target.tenant, to: target.to, region: target.region)
             if !output.json { Terminal.progressLine("plan: \(plan.pinOnly ? "pin only, no data moves" : "\(plan.movingRows) rows (\(MoveReport.bytes(plan.movingBytes))) from \(plan.fromShard) to \(plan.toShard)")") }
@@ -88,25 +89,18 @@ struct MoveCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Schedule a move into a maintenance window; the coordinator starts it when the window opens.",
             discussion: """
-                The window is START/DURATION in ISO 8601, UTC: 2026-12-01T02:00Z/PT2H (PT90M, P1DT6H ...).
-                A move that cannot switch before its window ends rolls back by itself (the event log says
-                why). Refused with exit 65: a window that is over, one shorter than the plan's estimate,
-                a tenant that already has an open or scheduled move. `move cancel ID` cancels it before
-                its window opens. Needs a running coordinator (`residency up` starts one).
-                """)
+            The window is START/DURATION in ISO 8601, UTC: 2026-12-01T02:00Z/PT2H (PT90M, P1DT6H ...). A move that cannot switch before its window ends rolls back by itself (the event log says why). Refused with exit 65: a window that is over, one shorter than the plan's estimate, a tenant that already has an open or scheduled move. `move cancel ID` cancels it before its window opens. Needs a running coordinator (`residency up` starts one).
+            """)
 
         @OptionGroup var target: Target
         @Option(help: ArgumentHelp("START/DURATION, UTC: 2026-12-01T02:00Z/PT2H.", valueName: "window"))
         var window: String
-        @Option(name: .customLong("retention-days"), help: "Days the frozen source copy is kept before it is deleted.")
-        var retentionDays: Int = 7
+        @OptionGroup var retention: RetentionOption
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            guard (0...3650).contains(retentionDays) else {
-                throw Failure(message: "--retention-days must be from 0 to 3650, not \(retentionDays)", exitCode: Failure.invalidInput)
-            }
+            let retentionDays = try retention.days()
             let parsed: MoveWindow
             do {
                 parsed = try MoveWindow.parse(window)

@@ -54,12 +54,8 @@ struct ReportCommand: ParsableCommand {
             commandName: "residency",
             abstract: "Where every copy of every tenant's rows lives (every node, primaries and standbys), against its pin.",
             discussion: """
-                Counts each tenant's rows per schema on every node. A copy outside the tenant's realm is
-                flagged unless it is the frozen source copy of a switched move within its retention
-                (shown with its deletion date), the data of an app that is not residency-eligible, or
-                the target copy of a move still running. A node that cannot be reached is reported as
-                not checked. Exit 1 when anything is flagged or not checked.
-                """)
+            Counts each tenant's rows per schema on every node. A copy outside the tenant's realm is flagged unless it is the frozen source copy of a switched move within its retention (shown with its deletion date), the data of an app that is not residency-eligible, or the target copy of a move still running. A node that cannot be reached is reported as not checked. Exit 1 when anything is flagged or not checked.
+            """)
 
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
