@@ -144,12 +144,11 @@ public struct LogicalCopy: Sendable {
         }
     }
 
-    /// Per table (`schema.table`): whether its initial copy is done, and the rows copied so
-    /// far by a copy in progress.
+    /// Per table (`schema.table`): whether the subscription streams it (ready or synced),
+    /// and the errors its workers reported.
     public struct CopyState: Sendable, Hashable {
         public var tablesDone: Set<String>
         public var tablesTotal: Int
-        public var rowsInProgress: [String: Int64]
         public var errors: Int64
 
         public var done: Bool { tablesDone.count == tablesTotal && tablesTotal > 0 }
@@ -162,16 +161,11 @@ public struct LogicalCopy: Sendable {
             JOIN pg_class c ON c.oid = sr.srrelid JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE s.subname = $1
             """, [name]).rows
-        let progress = try target.query("""
-            SELECT n.nspname || '.' || c.relname, p.tuples_processed FROM pg_stat_progress_copy p
-            JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
-            """).rows
         let errors = try target.query("""
             SELECT coalesce(sum(apply_error_count + sync_error_count), 0)::bigint FROM pg_stat_subscription_stats WHERE subname = $1
             """, [name]).scalar.flatMap { Int64($0) } ?? 0
-        var state = CopyState(tablesDone: [], tablesTotal: relations.count, rowsInProgress: [:], errors: errors)
+        var state = CopyState(tablesDone: [], tablesTotal: relations.count, errors: errors)
         for row in relations where row[1] == "r" || row[1] == "s" { state.tablesDone.insert(row[0] ?? "") }
-        for row in progress { state.rowsInProgress[row[0] ?? ""] = Int64(row[1] ?? "") ?? 0 }
         return state
     }
 
@@ -196,18 +190,9 @@ public struct LogicalCopy: Sendable {
             try target.execute("ALTER TABLE \(SQLText.identifier(schema)).\(SQLText.identifier(table)) ENABLE ALWAYS TRIGGER move_changes")
         }
         try target.query("UPDATE residency.moving_in SET tracking = true WHERE tenant_id = $1", [tenant.rawValue])
-        guard let since = try target.query("SELECT clock_timestamp()::text").scalar else { return }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while try target.query("""
-            SELECT count(*) FROM pg_stat_activity WHERE xact_start < $1::timestamptz AND pid <> pg_backend_pid()
-              AND backend_type IN ('client backend', 'logical replication worker')
-            """, [since]).scalar != "0" {
-            if clock.now >= deadline {
-                throw PostgresError(kind: .statement, message: "transactions begun before change tracking still open after \(timeout)", context: target.address)
-            }
-            usleep(5_000)
-        }
+        try target.waitForTransactions(
+            begunBefore: try target.serverNow(), backendTypes: ["client backend", "logical replication worker"], timeout: timeout,
+            pollEvery: .milliseconds(5), what: "change tracking of tenant \(tenant) is on")
     }
 
     /// Keys of the tenant's rows changed by transactions not visible in `snapshot`, per table.

@@ -17,26 +17,10 @@ public enum TenantFence {
             INSERT INTO residency.frozen_tenants (tenant_id, reason, schemas) VALUES ($1, $2, string_to_array($3, ','))
             ON CONFLICT (tenant_id) DO UPDATE SET schemas = EXCLUDED.schemas, reason = EXCLUDED.reason
             """, [tenant.rawValue, reason, schemas?.joined(separator: ",")])
-        guard let fencedAt = try connection.query("SELECT clock_timestamp()::text").scalar else {
-            throw PostgresError(kind: .statement, message: "no clock_timestamp()", context: connection.address)
-        }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        while true {
-            let older = try connection.query("""
-                SELECT count(*) FROM pg_stat_activity
-                WHERE xact_start < $1::timestamptz AND pid <> pg_backend_pid() AND backend_type = 'client backend'
-                  AND pid <> ALL (string_to_array($2, ',')::int[])
-                """, [fencedAt, ignoringBackends.map(String.init).joined(separator: ",")]).scalar ?? "0"
-            if older == "0" { break }
-            if clock.now >= deadline {
-                throw PostgresError(
-                    kind: .statement,
-                    message: "tenant \(tenant) is frozen, but \(older) transaction(s) begun before the freeze are still open after \(timeout)",
-                    context: connection.address)
-            }
-            usleep(10_000)
-        }
+        let fencedAt = try connection.serverNow()
+        try connection.waitForTransactions(
+            begunBefore: fencedAt, backendTypes: ["client backend"], ignoring: ignoringBackends, timeout: timeout, pollEvery: .milliseconds(10),
+            what: "tenant \(tenant) is frozen")
         return try connection.query("SELECT pg_current_wal_lsn()::text").scalar ?? ""
     }
 

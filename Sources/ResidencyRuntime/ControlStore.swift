@@ -225,6 +225,16 @@ public final class ControlStore {
         }
     }
 
+    /// The recorded primary of `shard` and its port; throws when the store has none.
+    public func primaryPort(of shard: ShardID) throws(RuntimeError) -> (node: NodeID, port: Int) {
+        guard let primary = try shards().first(where: { $0.shard == shard })?.primary,
+              let port = try nodes().first(where: { $0.node == primary })?.port
+        else {
+            throw RuntimeError(.unavailable, "shard \(shard) has no recorded primary")
+        }
+        return (primary, port)
+    }
+
     public func setCreated(_ node: NodeID, _ created: Bool) throws(RuntimeError) {
         try run { () throws(PostgresError) in
             try connection.query(

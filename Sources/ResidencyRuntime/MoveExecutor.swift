@@ -19,7 +19,7 @@ public final class MoveExecutor {
         case copying(copiedRows: Int64, plannedRows: Int64, lagBytes: Int64?)
         /// Waiting for the target to catch up: the last marker's round trip.
         case catchingUp(roundTrip: Duration, lagBytes: Int64?)
-        /// Writes frozen for this long so far.
+        /// Something worth a progress line (a purge first, the copy's and the freeze's figures).
         case note(String)
     }
 
@@ -208,7 +208,8 @@ public final class MoveExecutor {
             }
             let phase = move.phase
             do {
-                let next = try step(&run, phase: phase)
+                try step(&run, phase: phase)
+                let next = try phaseAfterSuccess(phase)
                 try enter(&move, next)
                 if next <= .switched { run.lastForwardPhase = next }
                 run.move = move
@@ -241,6 +242,15 @@ public final class MoveExecutor {
             }
         }
         return try control.move(id) ?? move
+    }
+
+    /// The phase a successful step out of `phase` reaches.
+    func phaseAfterSuccess(_ phase: MovePhase) throws(RuntimeError) -> MovePhase {
+        do {
+            return try MoveMachine.next(after: phase, .succeeded)
+        } catch {
+            throw RuntimeError(.unavailable, error.description)
+        }
     }
 
     /// What one execution keeps in memory: connections, the open pre-check snapshots.
@@ -326,8 +336,8 @@ public final class MoveExecutor {
         return sides
     }
 
-    /// Does the step leading out of `phase`; returns the phase it reached.
-    func step(_ run: inout Run, phase: MovePhase) throws(RuntimeError) -> MovePhase {
+    /// Does the step leading out of `phase`; `MoveMachine` says which phase that reaches.
+    func step(_ run: inout Run, phase: MovePhase) throws(RuntimeError) {
         let plan = run.move.plan
         switch phase {
         case .planned:
@@ -341,7 +351,7 @@ public final class MoveExecutor {
                 try MoveSchema.ensure(tables: all, on: sides.target)
                 try sides.copy.registerMovingIn(on: sides.target)
             }
-            return .prepared
+            return
         case .prepared:
             try copyRows(&run)
             let sides = try sides(&run)
@@ -350,16 +360,16 @@ public final class MoveExecutor {
             try sql(sides.target) { () throws(PostgresError) in
                 try sides.copy.createSubscription(on: sides.target, sourceConnectionString: subscriber.connectionString)
             }
-            return .copying
+            return
         case .copying:
             try waitForCopy(&run)
             let sides = try sides(&run)
             try sql(sides.target) { () throws(PostgresError) in try sides.copy.startTracking(on: sides.target) }
-            return .catchingUp
+            return
         case .catchingUp:
             try waitUntilCaughtUp(&run, within: caughtUpRoundTrip)
             run.preCheck = try preCheck(&run)
-            return .preVerified
+            return
         case .preVerified:
             // The pre-check competed with the apply worker for the CPU; let the target catch
             // up again first, so the freeze does not wait for that backlog.
@@ -384,10 +394,10 @@ public final class MoveExecutor {
                                        on: sides.source, timeout: freezeTimeout, ignoringBackends: ignoring)
             }
             run.freezeSteps.append(("fence", ContinuousClock.now - run.freezeStarted!))
-            return .frozen
+            return
         case .frozen:
             try verify(&run)
-            return .verified
+            return
         case .verified:
             let sides = try sides(&run)
             try sql(sides.target) { () throws(PostgresError) in try TenantFence.unfreeze(plan.tenant, on: sides.target) }
@@ -404,15 +414,15 @@ public final class MoveExecutor {
                 try control.setMoveFreeze(run.move.id, milliseconds: frozen.inMilliseconds, steps: steps)
                 observe(.note("writes of \(plan.tenant) were frozen for \(frozen.inMilliseconds) ms (\(steps))"))
             }
-            return .switched
+            return
         case .switched:
             let sides = try sides(&run)
             try dropReplication(sides)
             try sql(sides.target) { () throws(PostgresError) in try sides.copy.dropTracking(on: sides.target) }
             try sql(sides.source) { () throws(PostgresError) in try sides.copy.dropTracking(on: sides.source) }
-            return .retained
+            return
         case .retained:
-            return try purgeStep(run.move)
+            try purgeStep(run.move)
         case .rollingBack:
             let from = run.rollbackFrom ?? .rollingBack
             let undo: [MoveMachine.Undo]
@@ -444,9 +454,9 @@ public final class MoveExecutor {
                     }
                 }
             }
-            return .rolledBack
+            return
         case .purged, .rolledBack, .cancelled:
-            return phase
+            preconditionFailure("an ended move has no step")
         }
     }
 
@@ -732,29 +742,24 @@ public final class MoveExecutor {
         guard move.phase == .retained else {
             throw RuntimeError(.invalidInput, "move \(id) is \(move.phase.rawValue): only a retained source copy (phase retained) can be purged")
         }
-        let next = try purgeStep(move)
-        try enter(&move, next)
+        try purgeStep(move)
+        try enter(&move, .purged)
         return try control.move(id) ?? move
     }
 
-    func purgeStep(_ move: Move) throws(RuntimeError) -> MovePhase {
+    func purgeStep(_ move: Move) throws(RuntimeError) {
         let plan = move.plan
         let (source, _) = try primary(of: plan.fromShard)
         let tables = movingTables(plan).map { ($0.schema, $0.table) }
         try sql(source) { () throws(PostgresError) in
             try LogicalCopy(moveID: move.id, tenant: plan.tenant, tables: tables).deleteRows(on: source)
         }
-        return .purged
     }
 
     // MARK: plumbing
 
     func primary(of shard: ShardID) throws(RuntimeError) -> (Connection, Int) {
-        guard let record = try control.shards().first(where: { $0.shard == shard }),
-              let port = try control.nodes().first(where: { $0.node == record.primary })?.port
-        else {
-            throw RuntimeError(.unavailable, "shard \(shard) has no recorded primary")
-        }
+        let port = try control.primaryPort(of: shard).port
         return (try data.connect(port: port), port)
     }
 

@@ -80,11 +80,7 @@ public struct TenantCatalog {
         let record = Tenant(
             id: tenant, realm: RealmID(request.realm), shard: shard, products: products.map(\.rawValue),
             apps: apps.map(\.key.rawValue), createdAt: "")
-        guard let primary = try control.shards().first(where: { $0.shard == shard })?.primary,
-              let port = try control.nodes().first(where: { $0.node == primary })?.port
-        else {
-            throw RuntimeError(.unavailable, "shard \(shard) has no recorded primary")
-        }
+        let (primary, port) = try control.primaryPort(of: shard)
         try control.insertTenant(record) { () throws(RuntimeError) in
             guard request.demoRows > 0 else { return }
             let connection = try data.connect(port: port, user: TenantSchema.applicationRole)

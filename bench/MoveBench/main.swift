@@ -49,10 +49,7 @@ do {
         guard let control = try? ControlStore(layout: layout) else { return nil }
         return try? TenantConnection.connectionString(for: tenant, control: control, layout: layout)
     }
-    func port(_ shard: ShardID) throws -> Int {
-        let primary = try control.shards().first { $0.shard == shard }!.primary
-        return try control.nodes().first { $0.node == primary }!.port
-    }
+    func port(_ shard: ShardID) throws -> Int { try control.primaryPort(of: shard).port }
 
     var freezes: [Double] = []
     var gaps: [Double] = []
