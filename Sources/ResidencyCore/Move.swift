@@ -23,13 +23,20 @@ public struct Move: Hashable, Sendable, Codable {
     public var verification: String
     /// A scheduled move's window; `nil` for a move started at once.
     public var window: MoveWindow?
+    /// The epochs of the source and target shards when the move's steps began (a different
+    /// epoch later means that shard failed over during the move); `nil` before it started.
+    public var sourceEpoch: Int64?
+    public var targetEpoch: Int64?
 
     public init(
         id: Int64, plan: MovePlan, phase: MovePhase, createdAt: String, updatedAt: String, switchedAt: String?, retainUntil: String?,
         retentionDays: Int, copiedRows: Int64, lagBytes: Int64?, copyMilliseconds: Int64?, copyBytes: Int64?, freezeMilliseconds: Int64?,
-        reason: String, rollbackRequested: String?, verification: String, window: MoveWindow? = nil
+        reason: String, rollbackRequested: String?, verification: String, window: MoveWindow? = nil,
+        epochsAtStart: (source: Int64, target: Int64)? = nil
     ) {
         self.window = window
+        sourceEpoch = epochsAtStart?.source
+        targetEpoch = epochsAtStart?.target
         self.id = id
         self.plan = plan
         self.phase = phase

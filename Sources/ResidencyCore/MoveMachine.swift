@@ -46,6 +46,92 @@ public enum MoveMachine {
         }
     }
 
+    /// What an executor finds when it is about to do the step out of a phase: at its start,
+    /// after a crash (a successor resuming the journaled phase), or after a step failed.
+    public struct Circumstances: Hashable, Sendable {
+        /// Set by an operator (`move rollback`).
+        public var rollbackRequested: String?
+        /// The move's window ended (a scheduled move only).
+        public var windowEnded: Bool
+        /// The source shard's epoch differs from the one the move started with.
+        public var sourceFailover: Failover?
+        /// The target shard's epoch differs from the one the move started with.
+        public var targetFailover: Failover?
+        /// After a target failover: whether the new target primary has the move's
+        /// subscription and applies the source's changes (`nil`: not checked).
+        public var subscriptionSurvived: Bool?
+
+        public init(rollbackRequested: String? = nil, windowEnded: Bool = false, sourceFailover: Failover? = nil,
+                    targetFailover: Failover? = nil, subscriptionSurvived: Bool? = nil) {
+            self.rollbackRequested = rollbackRequested
+            self.windowEnded = windowEnded
+            self.sourceFailover = sourceFailover
+            self.targetFailover = targetFailover
+            self.subscriptionSurvived = subscriptionSurvived
+        }
+
+        /// Nothing happened: no request, window open, no failover.
+        public static let calm = Circumstances()
+    }
+
+    /// A shard whose epoch changed since the move started: it failed over (or switched over).
+    public struct Failover: Hashable, Sendable {
+        public let shard: ShardID
+        public let epochBefore: Int64
+        public let epochNow: Int64
+
+        public init(shard: ShardID, epochBefore: Int64, epochNow: Int64) {
+            self.shard = shard
+            self.epochBefore = epochBefore
+            self.epochNow = epochNow
+        }
+
+        var epochs: String { "epoch \(epochBefore) -> \(epochNow)" }
+    }
+
+    /// What to do with a move in `phase` under `circumstances`.
+    public enum Decision: Hashable, Sendable {
+        /// (Re)do the step out of `phase`: every step is idempotent, so a step interrupted
+        /// anywhere (a crash, a broken connection) simply runs again.
+        case redo
+        /// Roll back, for this reason.
+        case rollBack(String)
+        /// A target failover must first be checked: does the subscription live on the new primary?
+        case checkSubscription
+        /// Nothing to do: the move has ended.
+        case ended
+    }
+
+    /// The resume rule, one place for every executor (first start, a successor after a
+    /// crash, a step that failed):
+    /// - from the switch on, and while rolling back, only forward: the step is redone
+    ///   (a window that ends or a failover changes nothing: the catalogue already points
+    ///   at the target, or the rollback must finish);
+    /// - before the switch, in this order: an operator's rollback request; a source
+    ///   failover (PostgreSQL 15 does not carry logical slots to the new primary); a target
+    ///   failover after the subscription was created, unless the subscription survived on
+    ///   the new primary (then the step is redone there); the window's end;
+    /// - otherwise the step is redone.
+    public static func decide(_ phase: MovePhase, _ circumstances: Circumstances) -> Decision {
+        if phase.isFinal { return .ended }
+        if phase >= .switched || phase == .rollingBack { return .redo }
+        if let request = circumstances.rollbackRequested { return .rollBack("rollback requested: \(request)") }
+        if let failover = circumstances.sourceFailover {
+            return .rollBack("the source shard \(failover.shard) failed over during the move (\(failover.epochs)): PostgreSQL 15 does not carry the move's logical slot to the new primary; start the move again")
+        }
+        // The step out of `prepared` creates the subscription (and restarts the copy from
+        // scratch), so before it exists a target failover only means: redo on the new primary.
+        if let failover = circumstances.targetFailover, phase > .prepared {
+            switch circumstances.subscriptionSurvived {
+            case nil: return .checkSubscription
+            case false?: return .rollBack("the target shard \(failover.shard) failed over during the move (\(failover.epochs)) and the move's subscription did not survive on its new primary; start the move again")
+            case true?: break
+            }
+        }
+        if circumstances.windowEnded { return .rollBack("its window ended before the switch") }
+        return .redo
+    }
+
     /// Whether a move in `phase` may still roll back.
     public static func canRollBack(_ phase: MovePhase) -> Bool { phase < .switched || phase == .rollingBack }
 

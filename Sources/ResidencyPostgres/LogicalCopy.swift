@@ -117,8 +117,7 @@ public struct LogicalCopy: Sendable {
     /// on the existing slot and without PostgreSQL's own initial copy (`copyRows` did it, in
     /// binary, from the slot's snapshot): it streams every change after that snapshot.
     public func createSubscription(on target: Connection, sourceConnectionString: String) throws(PostgresError) {
-        let exists = try target.query("SELECT 1 FROM pg_subscription WHERE subname = $1", [name]).rows.isEmpty == false
-        guard !exists else { return }
+        guard try !subscriptionExists(on: target) else { return }
         try target.execute("""
             CREATE SUBSCRIPTION \(SQLText.identifier(name)) CONNECTION \(SQLText.literal(sourceConnectionString))
             PUBLICATION \(SQLText.identifier(name))
@@ -126,12 +125,26 @@ public struct LogicalCopy: Sendable {
             """)
     }
 
+    public func subscriptionExists(on target: Connection) throws(PostgresError) -> Bool {
+        try target.query("SELECT 1 FROM pg_subscription WHERE subname = $1", [name]).rows.isEmpty == false
+    }
+
+    /// After the target failed over: when the slot is held on the source while no apply
+    /// worker of the subscription runs on the (new) target, the holder is the dead primary's
+    /// walsender (it lingers until its connection times out): ends it, so the new primary's
+    /// apply worker can take the slot.
+    public func releaseSlotUnlessApplying(source: Connection, target: Connection) throws(PostgresError) {
+        let applying = try target.query("SELECT 1 FROM pg_stat_subscription WHERE subname = $1 AND pid IS NOT NULL AND relid IS NULL",
+                                        [name]).rows.isEmpty == false
+        guard !applying else { return }
+        try source.query("SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL", [name])
+    }
+
     /// Drops the subscription; when the source cannot be reached to drop the slot, detaches
     /// the slot first (`dropSlot` removes it later). Returns whether the slot was detached.
     @discardableResult
     public func dropSubscription(on target: Connection) throws(PostgresError) -> Bool {
-        let exists = try target.query("SELECT 1 FROM pg_subscription WHERE subname = $1", [name]).rows.isEmpty == false
-        guard exists else { return false }
+        guard try subscriptionExists(on: target) else { return false }
         let subscription = SQLText.identifier(name)
         do {
             try target.execute("DROP SUBSCRIPTION \(subscription)")

@@ -11,7 +11,8 @@ extension ControlStore {
         to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         to_char(switched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         to_char(retain_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
-        copied_rows, lag_bytes, copy_ms, copy_bytes, freeze_ms, reason, rollback_requested, verification, window_start_ms, window_ms
+        copied_rows, lag_bytes, copy_ms, copy_bytes, freeze_ms, reason, rollback_requested, verification, window_start_ms, window_ms,
+        source_epoch, target_epoch
         """
 
     static func encode(_ plan: MovePlan) -> String {
@@ -35,7 +36,8 @@ extension ControlStore {
             freezeMilliseconds: row[12].flatMap { Int64($0) }, reason: row[13] ?? "", rollbackRequested: row[14], verification: row[15] ?? "",
             window: row[16].flatMap { Int64($0) }.flatMap { start in
                 row[17].flatMap { Int64($0) }.flatMap { $0 > 0 ? MoveWindow(startMilliseconds: start, durationMilliseconds: $0) : nil }
-            })
+            },
+            epochsAtStart: row[18].flatMap { Int64($0) }.flatMap { source in row[19].flatMap { Int64($0) }.map { (source, $0) } })
     }
 
     /// Records a new move in `planned` (to start when `window` opens, when given); refuses
@@ -60,6 +62,15 @@ extension ControlStore {
                         detail: "move \(move.id): tenant \(plan.tenant) from \(plan.fromShard) (\(plan.fromRealm)) to \(plan.toShard) (\(plan.toRealm))"
                             + (window.map { " in window \($0)" } ?? ""))
         return move
+    }
+
+    /// Records the epochs of the move's source and target shards that its steps rely on
+    /// (when it starts, and again after a target failover it survived).
+    public func setMoveEpochs(_ id: Int64, source: Int64, target: Int64) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            try connection.query("UPDATE control.moves SET source_epoch = $2::bigint, target_epoch = $3::bigint WHERE id = $1::bigint",
+                                 [String(id), String(source), String(target)])
+        }
     }
 
     public func move(_ id: Int64) throws(RuntimeError) -> Move? {

@@ -123,6 +123,8 @@ public final class ControlStore {
         );
         ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS window_start_ms bigint;
         ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS window_ms bigint;
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS source_epoch bigint;
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS target_epoch bigint;
         DROP INDEX IF EXISTS control.moves_one_open_per_tenant;
         CREATE UNIQUE INDEX moves_one_open_per_tenant ON control.moves (tenant_id) WHERE phase NOT IN (\(MovePhase.closedSQLList));
         """
@@ -557,6 +559,7 @@ public final class ControlStore {
 
     // MARK: plumbing
 
+    @discardableResult
     func run<T>(_ body: () throws(PostgresError) -> T) throws(RuntimeError) -> T {
         do {
             return try body()

@@ -44,6 +44,12 @@ public final class MoveExecutor {
     public var copyWorkers = 1
     /// A subscription that has not started streaming after this long fails the move.
     public var stallTimeout: Duration = .seconds(120)
+    /// After a failed step, how long to wait for a failover to show (a promotion) or for
+    /// both primaries to answer again before calling it a plain failure.
+    public var settleTimeout: Duration = .seconds(15)
+    /// After a target failover, how long the new primary may take to apply the source's
+    /// changes through the surviving subscription.
+    public var subscriptionSurvivalTimeout: Duration = .seconds(60)
 
     public init(layout: StateDirectory.Layout, observe: @escaping (Event) -> Void = { _ in }) throws(RuntimeError) {
         self.layout = layout
@@ -200,26 +206,51 @@ public final class MoveExecutor {
             throw RuntimeError(.invalidInput, "move \(id) is scheduled for \(window): its window has not opened yet (`residency move cancel \(id)` cancels it)")
         }
         if move.phase == .planned { try clearTarget(for: move.plan) }
-        while !move.phase.isFinal && move.phase != .retained {
-            if move.phase < .switched, let reason = try rollbackReason(id) {
+        loop: while !move.phase.isFinal && move.phase != .retained {
+            if move.sourceEpoch == nil { try recordEpochs(&move) }
+            var found = try circumstances(move)
+            var decision = MoveMachine.decide(move.phase, found)
+            if decision == .checkSubscription {
+                found.subscriptionSurvived = try subscriptionSurvives(&run)
+                decision = MoveMachine.decide(move.phase, found)
+            }
+            switch decision {
+            case .ended:
+                break loop
+            case let .rollBack(reason):
+                run.rollbackFrom = move.phase
                 try enter(&move, .rollingBack, reason: reason)
-                run.rollbackFrom = run.lastForwardPhase
                 continue
+            case .checkSubscription:
+                preconditionFailure("decided after the check")
+            case .redo:
+                if let failover = found.targetFailover, move.phase < .switched {
+                    // The target failed over before its subscription existed, or the subscription
+                    // survived on the new primary: the step is redone there.
+                    try control.setMoveEpochs(id, source: move.sourceEpoch ?? failover.epochNow, target: failover.epochNow)
+                    move.targetEpoch = failover.epochNow
+                    run.sides = nil
+                    run.preCheck = nil
+                    let detail = "move \(id) of \(move.tenant): the target shard \(failover.shard) failed over at \(move.phase.rawValue) (epoch \(failover.epochBefore) -> \(failover.epochNow)); "
+                        + (found.subscriptionSurvived == true ? "the subscription survived on the new primary" : "its subscription did not exist yet") + ": carrying on"
+                    try control.appendEvent(kind: "move.target-failed-over", shard: failover.shard, epoch: failover.epochNow, detail: detail)
+                    observe(.note(detail))
+                }
             }
             let phase = move.phase
             do {
                 try step(&run, phase: phase)
                 let next = try phaseAfterSuccess(phase)
                 try enter(&move, next)
-                if next <= .switched { run.lastForwardPhase = next }
                 run.move = move
             } catch {
-                // A failover of either shard explains a broken step better than its error does.
-                let failover = phase < .switched ? (try? failoverReason(move)) ?? nil : nil
-                let reason = failover ?? "the step after \(phase.rawValue) failed: \(error.message)"
                 // Its connections may be what broke: the next step (or the rollback) reconnects.
                 run.sides = nil
                 run.preCheck = nil
+                // A failover (or a request, or the window's end) explains a broken step better
+                // than its error does: the top of the loop decides on it.
+                if phase < .switched, try settle(move) != .calm { continue }
+                let reason = "the step after \(phase.rawValue) failed: \(error.message)"
                 let next: MovePhase
                 do {
                     next = try MoveMachine.next(after: phase, .failed(reason))
@@ -256,7 +287,6 @@ public final class MoveExecutor {
     /// What one execution keeps in memory: connections, the open pre-check snapshots.
     struct Run {
         var move: Move
-        var lastForwardPhase: MovePhase
         var rollbackFrom: MovePhase?
         var sides: Sides?
         var preCheck: PreCheck?
@@ -268,7 +298,6 @@ public final class MoveExecutor {
 
         init(move: Move) {
             self.move = move
-            lastForwardPhase = move.phase
         }
     }
 
@@ -305,28 +334,79 @@ public final class MoveExecutor {
         if phase != .planned { CrashPoint.reach("move.after-\(phase.rawValue)") }
     }
 
-    /// The epochs of the move's shards when this executor first connected to them: a
-    /// different epoch later means a failover happened during the move.
-    var epochsAtStart: [ShardID: Int64] = [:]
-
-    /// Why the move cannot go on because one of its shards failed over, if one did.
-    func failoverReason(_ move: Move) throws(RuntimeError) -> String? {
+    /// Records the current epochs of the move's shards as the ones its steps rely on.
+    func recordEpochs(_ move: inout Move) throws(RuntimeError) {
         let shards = try control.shards()
-        for (shard, role) in [(move.plan.fromShard, "source"), (move.plan.toShard, "target")] {
-            guard let before = epochsAtStart[shard], let now = shards.first(where: { $0.shard == shard })?.epoch, now != before else { continue }
-            return role == "source"
-                ? "the source shard \(shard) failed over during the move (epoch \(before) -> \(now)): PostgreSQL 15 does not carry the move's logical slot to the new primary; start the move again"
-                : "the target shard \(shard) failed over during the move (epoch \(before) -> \(now)); start the move again"
+        let epoch = { (shard: ShardID) in shards.first { $0.shard == shard }?.epoch ?? 0 }
+        move.sourceEpoch = epoch(move.plan.fromShard)
+        move.targetEpoch = epoch(move.plan.toShard)
+        try control.setMoveEpochs(move.id, source: move.sourceEpoch!, target: move.targetEpoch!)
+    }
+
+    /// What the executor finds for `move` now: a rollback request, the window's end, and
+    /// whether either shard failed over since the move recorded its epochs (the epochs live
+    /// in the control store, so a successor after a crash sees a failover that happened
+    /// while no executor ran).
+    func circumstances(_ move: Move) throws(RuntimeError) -> MoveMachine.Circumstances {
+        var found = MoveMachine.Circumstances(rollbackRequested: move.rollbackRequested)
+        if let window = move.window { found.windowEnded = try control.nowMilliseconds() >= window.endMilliseconds }
+        let shards = try control.shards()
+        func failover(_ shard: ShardID, since before: Int64?) -> MoveMachine.Failover? {
+            guard let before, let now = shards.first(where: { $0.shard == shard })?.epoch, now != before else { return nil }
+            return MoveMachine.Failover(shard: shard, epochBefore: before, epochNow: now)
         }
-        return nil
+        found.sourceFailover = failover(move.plan.fromShard, since: move.sourceEpoch)
+        found.targetFailover = failover(move.plan.toShard, since: move.targetEpoch)
+        return found
+    }
+
+    /// After a step failed: waits (up to `settleTimeout`) until either shard has failed over
+    /// or both primaries answer again, and returns what is found then. A step broken by a
+    /// zone's loss fails before the coordinator has promoted a successor; deciding at once
+    /// would call it a plain failure.
+    func settle(_ move: Move) throws(RuntimeError) -> MoveMachine.Circumstances {
+        let deadline = ContinuousClock.now + settleTimeout
+        while true {
+            let current = try control.move(move.id) ?? move
+            let found = try circumstances(current)
+            if found != .calm || ContinuousClock.now >= deadline { return found }
+            let reachable = [move.plan.fromShard, move.plan.toShard].allSatisfy { shard in
+                guard let connection = try? primaryConnection(of: shard) else { return false }
+                return (try? connection.query("SELECT 1")) != nil
+            }
+            if reachable { return found }
+            usleep(250_000)
+        }
+    }
+
+    /// After a target failover: whether the new target primary holds the move's
+    /// subscription and applies the source's changes (a marker round trip within
+    /// `subscriptionSurvivalTimeout`). The dead primary's walsender may still hold the slot
+    /// on the source; it is ended so that the new primary's apply worker can take it.
+    func subscriptionSurvives(_ run: inout Run) throws(RuntimeError) -> Bool {
+        run.sides = nil
+        run.preCheck = nil
+        let deadline = ContinuousClock.now + subscriptionSurvivalTimeout
+        while ContinuousClock.now < deadline {
+            do throws(RuntimeError) {
+                let sides = try sides(&run)
+                guard try sql(sides.target, { () throws(PostgresError) in try sides.copy.subscriptionExists(on: sides.target) }) else {
+                    return false
+                }
+                try sql(sides.source) { () throws(PostgresError) in try sides.copy.releaseSlotUnlessApplying(source: sides.source, target: sides.target) }
+                try markerRoundTrip(&run, timeout: .seconds(5))
+                return true
+            } catch {
+                run.sides = nil
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
+        return false
     }
 
     func sides(_ run: inout Run) throws(RuntimeError) -> Sides {
         if let sides = run.sides { return sides }
         let plan = run.move.plan
-        for record in try control.shards() where [plan.fromShard, plan.toShard].contains(record.shard) && epochsAtStart[record.shard] == nil {
-            epochsAtStart[record.shard] = record.epoch
-        }
         let (source, sourcePort) = try primary(of: plan.fromShard)
         let (target, targetPort) = try primary(of: plan.toShard)
         let tables = plan.movingDatasets.flatMap { dataset in dataset.tables.map { (dataset.schema, $0) } }
@@ -532,7 +612,7 @@ public final class MoveExecutor {
                     try? control.setMoveProgress(id, copiedRows: estimate, lagBytes: nil)
                     observe(.copying(copiedRows: estimate, plannedRows: plannedRows, lagBytes: nil))
                 }
-                if (try? rollbackReason(id)) != nil { stop.withLock { $0 = true } }
+                if (try? interruption(id)) != nil { stop.withLock { $0 = true } }
             }
         }
         let elapsed = clock.now - started
@@ -548,16 +628,19 @@ public final class MoveExecutor {
         let sides = try sides(&run)
         let clock = ContinuousClock()
         let started = clock.now
+        // Errors counted before this step (a target failover: the new primary's apply worker
+        // waiting for the slot) are not this step's.
+        let earlier = try sql(sides.target) { () throws(PostgresError) in try sides.copy.copyState(on: sides.target) }.errors
         while true {
             let state = try sql(sides.target) { () throws(PostgresError) in try sides.copy.copyState(on: sides.target) }
-            if state.errors > 0 {
-                throw RuntimeError(.unavailable, "the subscription reported \(state.errors) error(s) on the target (see its server log)")
+            if state.errors > earlier {
+                throw RuntimeError(.unavailable, "the subscription reported \(state.errors - earlier) error(s) on the target (see its server log)")
             }
             if state.done { return }
             if clock.now - started > stallTimeout {
                 throw RuntimeError(.unavailable, "the subscription has not started streaming within \(stallTimeout)")
             }
-            try checkRollbackRequest(run.move.id)
+            try checkInterruption(run.move.id)
             usleep(50_000)
         }
     }
@@ -574,7 +657,7 @@ public final class MoveExecutor {
             observe(.catchingUp(roundTrip: roundTrip, lagBytes: lag))
             if roundTrip <= within { return }
             if let giveUpAfter, ContinuousClock.now - started > giveUpAfter { return }
-            try checkRollbackRequest(run.move.id)
+            try checkInterruption(run.move.id)
         }
     }
 
@@ -596,20 +679,22 @@ public final class MoveExecutor {
         return clock.now - started
     }
 
-    func checkRollbackRequest(_ id: Int64) throws(RuntimeError) {
-        if let reason = try rollbackReason(id) { throw RuntimeError(.unavailable, reason) }
+    /// Throws when the step under way must stop: the top of `execute`'s loop then decides
+    /// (roll back, or check a target failover).
+    func checkInterruption(_ id: Int64) throws(RuntimeError) {
+        if let reason = try interruption(id) { throw RuntimeError(.unavailable, reason) }
     }
 
-    /// Why move `id` must roll back now, if it must: an operator asked, or its window ended
-    /// before its switch.
-    func rollbackReason(_ id: Int64) throws(RuntimeError) -> String? {
+    /// Why the step under way must stop, if it must: an operator asked for a rollback, its
+    /// window ended before its switch, or one of its shards failed over.
+    func interruption(_ id: Int64) throws(RuntimeError) -> String? {
         guard let move = try control.move(id) else { return nil }
-        if let reason = move.rollbackRequested { return "rollback requested: \(reason)" }
-        if move.phase < .switched, let reason = try failoverReason(move) { return reason }
-        if let window = move.window, move.phase < .switched, try control.nowMilliseconds() >= window.endMilliseconds {
-            return "its window \(window) ended before the switch"
+        let found = try circumstances(move)
+        switch MoveMachine.decide(move.phase, found) {
+        case .redo, .ended: return nil
+        case let .rollBack(reason): return reason
+        case .checkSubscription: return "the target shard \(move.plan.toShard) failed over"
         }
-        return nil
     }
 
     // MARK: verification
@@ -765,6 +850,7 @@ public final class MoveExecutor {
 
     func primaryConnection(of shard: ShardID) throws(RuntimeError) -> Connection { try primary(of: shard).0 }
 
+    @discardableResult
     func sql<T>(_ connection: Connection, _ body: () throws(PostgresError) -> T) throws(RuntimeError) -> T {
         do {
             return try body()

@@ -51,4 +51,74 @@ import Testing
         #expect(!MovePhase.rolledBack.isOpen && !MovePhase.switched.isOpen && !MovePhase.cancelled.isOpen)
         #expect(MovePhase.closedSQLList == "'switched', 'retained', 'purged', 'rolled-back', 'cancelled'")
     }
+
+    // MARK: resume decisions
+
+    static let beforeSwitch = MovePhase.forward.filter { $0 < .switched }
+    static let fromSwitchOn: [MovePhase] = [.switched, .retained, .rollingBack]
+    static let westFailover = MoveMachine.Failover(shard: "west-1", epochBefore: 3, epochNow: 4)
+    static let eastFailover = MoveMachine.Failover(shard: "east-1", epochBefore: 7, epochNow: 8)
+
+    @Test(arguments: MovePhase.allCases)
+    func aCrashedMoveIsResumedByRedoingItsJournaledStepUnlessItEnded(phase: MovePhase) {
+        #expect(MoveMachine.decide(phase, .calm) == (phase.isFinal ? .ended : .redo))
+    }
+
+    @Test(arguments: beforeSwitch)
+    func aWindowThatEndsBeforeTheSwitchRollsTheMoveBack(phase: MovePhase) {
+        let decision = MoveMachine.decide(phase, .init(windowEnded: true))
+        guard case let .rollBack(reason) = decision else {
+            Issue.record("\(phase): \(decision)")
+            return
+        }
+        #expect(reason.contains("window ended before the switch"))
+    }
+
+    @Test(arguments: fromSwitchOn)
+    func fromTheSwitchOnNeitherTheWindowNorAFailoverStopsTheMove(phase: MovePhase) {
+        let everything = MoveMachine.Circumstances(rollbackRequested: "operator", windowEnded: true, sourceFailover: Self.westFailover,
+                                                   targetFailover: Self.eastFailover, subscriptionSurvived: false)
+        #expect(MoveMachine.decide(phase, everything) == .redo)
+    }
+
+    @Test(arguments: beforeSwitch)
+    func aSourceFailoverBeforeTheSwitchRollsBackSayingWhichShardAndWhy(phase: MovePhase) {
+        let decision = MoveMachine.decide(phase, .init(sourceFailover: Self.westFailover))
+        #expect(decision == .rollBack("the source shard west-1 failed over during the move (epoch 3 -> 4): PostgreSQL 15 does not carry the move's logical slot to the new primary; start the move again"))
+    }
+
+    @Test(arguments: beforeSwitch)
+    func aTargetFailoverIsRedoneBeforeTheSubscriptionExistsAndCheckedAfter(phase: MovePhase) {
+        let unchecked = MoveMachine.decide(phase, .init(targetFailover: Self.eastFailover))
+        let survived = MoveMachine.decide(phase, .init(targetFailover: Self.eastFailover, subscriptionSurvived: true))
+        let lost = MoveMachine.decide(phase, .init(targetFailover: Self.eastFailover, subscriptionSurvived: false))
+        if phase <= .prepared {
+            // The step out of `prepared` creates the subscription (and restarts the copy).
+            #expect(unchecked == .redo && survived == .redo && lost == .redo)
+        } else {
+            #expect(unchecked == .checkSubscription)
+            #expect(survived == .redo)
+            guard case let .rollBack(reason) = lost else {
+                Issue.record("\(phase): \(lost)")
+                return
+            }
+            #expect(reason.contains("target shard east-1 failed over") && reason.contains("did not survive"))
+        }
+    }
+
+    @Test func reasonsComeInOrderRequestSourceTargetWindow() {
+        let all = MoveMachine.Circumstances(rollbackRequested: "operator", windowEnded: true, sourceFailover: Self.westFailover,
+                                            targetFailover: Self.eastFailover, subscriptionSurvived: false)
+        #expect(MoveMachine.decide(.catchingUp, all) == .rollBack("rollback requested: operator"))
+        var rest = all
+        rest.rollbackRequested = nil
+        guard case let .rollBack(source) = MoveMachine.decide(.catchingUp, rest) else { Issue.record("no rollback"); return }
+        #expect(source.contains("source shard west-1"))
+        rest.sourceFailover = nil
+        guard case let .rollBack(target) = MoveMachine.decide(.catchingUp, rest) else { Issue.record("no rollback"); return }
+        #expect(target.contains("target shard east-1"))
+        rest.subscriptionSurvived = true
+        guard case let .rollBack(window) = MoveMachine.decide(.catchingUp, rest) else { Issue.record("no rollback"); return }
+        #expect(window.contains("window"))
+    }
 }
