@@ -60,8 +60,14 @@ public struct Drill {
         let catalog = TenantCatalog(control: control, data: data, topology: topology)
         var existing = Dictionary(try control.tenants().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         for tenant in scenario.tenants where existing[tenant.name] == nil {
-            let created = try catalog.create(TenantCatalog.Request(name: tenant.name.rawValue, realm: tenant.realm.rawValue, region: tenant.region?.rawValue))
+            if tenant.seedRows > 0 { progress("creating tenant \(tenant.name) with \(tenant.seedRows) rows per table") }
+            let created = try catalog.create(TenantCatalog.Request(name: tenant.name.rawValue, realm: tenant.realm.rawValue, region: tenant.region?.rawValue,
+                                                                   apps: topology.apps.map(\.key.rawValue), demoRows: tenant.seedRows))
             existing[tenant.name] = created
+        }
+        // A tenant that an earlier run moved goes back where the scenario places it.
+        if try placeMovingTenants(existing, layout: layout) {
+            existing = Dictionary(try control.tenants().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
         }
         for tenant in scenario.tenants where existing[tenant.name]?.realm != tenant.realm {
             throw RuntimeError(.invalidInput, "tenant \(tenant.name) exists pinned to \(existing[tenant.name]?.realm.rawValue ?? "?"), not \(tenant.realm)")
@@ -72,17 +78,23 @@ public struct Drill {
         for tenant in scenario.tenants {
             let conninfo = try TenantConnection.connectionString(for: tenant.name, control: control, layout: layout)
             for _ in 0..<scenario.writersPerTenant {
+                let name = tenant.name
                 writers.append((tenant.name, existing[tenant.name]!.shard,
-                                TenantWriter(connectionString: conninfo, tenant: tenant.name, writePause: scenario.writePause)))
+                                TenantWriter(connectionString: conninfo, tenant: tenant.name, writePause: scenario.writePause) {
+                                    // Refused by a move's write fence: re-read the routing, as an application does.
+                                    guard let control = try? ControlStore(layout: layout) else { return nil }
+                                    return try? TenantConnection.connectionString(for: name, control: control, layout: layout)
+                                }))
             }
         }
         // One clock for everything: the control server's, in ms since 1970.
         let startedAtMs = try control.nowMilliseconds()
         let startedAt = ContinuousClock.now
-        func wallMs(_ instant: ContinuousClock.Instant) -> Int64 {
-            let elapsed = instant - startedAt
-            return startedAtMs + elapsed.inMilliseconds
+        let wallMs: @Sendable (ContinuousClock.Instant) -> Int64 = { [startedAtMs, startedAt] instant in
+            startedAtMs + (instant - startedAt).inMilliseconds
         }
+        let mover = DrillMover(layout: layout, wallMs: wallMs)
+        var movesReported = 0
         progress("workload: \(writers.count) writer(s) for \(scenario.tenants.count) tenant(s), \(scenario.duration)")
         writers.forEach { $0.2.start() }
 
@@ -91,6 +103,9 @@ public struct Drill {
         func wait(until due: ContinuousClock.Instant) {
             while ContinuousClock.now < due {
                 Thread.sleep(forTimeInterval: min(0.25, (due - .now).inSeconds))
+                let moves = mover.moves
+                for move in moves.dropFirst(movesReported) { progress(DrillMover.summary(move)) }
+                movesReported = moves.count
                 guard ContinuousClock.now - lastReport.at >= .seconds(2) else { continue }
                 let histories = writers.map { $0.2.history }
                 let acknowledged = histories.reduce(0) { $0 + $1.filter { $0.outcome == .ok }.count }
@@ -101,11 +116,21 @@ public struct Drill {
             }
         }
         var injected: [DrillHistory.Fault] = []
+        var missed: [String] = []
         for fault in scenario.faults {
             wait(until: startedAt + fault.at)
+            if let phase = fault.atMovePhase {
+                guard mover.waitFor(phase, timeout: Duration.seconds(600)) else {
+                    let what = "\(fault.action.rawValue) at move phase \(phase.rawValue)"
+                    progress("\(what): the move never reached \(phase.rawValue); not injected")
+                    missed.append(what)
+                    continue
+                }
+            }
             var zone = fault.zone
             if let shard = fault.primaryOf { zone = try control.shards().first { $0.shard == shard }?.primary.zone }
-            progress("t=\(fault.at): \(fault.action.rawValue)\(zone.map { " \($0)" } ?? "")")
+            progress("t=\(Int((ContinuousClock.now - startedAt).inSeconds)) s: \(fault.action.rawValue)\(zone.map { " \($0)" } ?? "")"
+                     + (fault.atMovePhase.map { " (move at \($0.rawValue))" } ?? ""))
             switch fault.action {
             case .powerLoss: _ = try faults.stop(zone!, mode: .powerLoss)
             case .partition: _ = try faults.stop(zone!, mode: .partition)
@@ -121,10 +146,19 @@ public struct Drill {
                     manager.signalAll(primary.fileName, SIGKILL)
                     zone = primary.zone
                 }
+            case .move:
+                let order = fault.move!
+                if mover.isRunning { progress("move \(order.tenant) waits for the previous move to end") }
+                mover.start(order)
             }
             injected.append(DrillHistory.Fault(atMs: wallMs(.now), action: fault.action.rawValue, zone: zone))
         }
         wait(until: startedAt + scenario.duration)
+        if mover.isRunning {
+            progress("waiting for the move to end (writers keep writing)")
+            while mover.isRunning { wait(until: ContinuousClock.now + Duration.seconds(1)) }
+        }
+        for move in mover.moves.dropFirst(movesReported) { progress(DrillMover.summary(move)) }
         let attempts = writers.map { ($0.0, $0.1, $0.2.stop()) }
 
         progress("healing and waiting until the topology has converged")
@@ -145,14 +179,35 @@ public struct Drill {
                     acknowledgedBy: attempt.acknowledgedBy.flatMap(Self.node))
             }
         }
+        // The drill's moves keep no source copy: purged now, so that the residency check
+        // sees where every moved tenant's data ends (a retained copy is frozen, pending deletion).
+        // (With retention 0 the leading coordinator may have purged it already.)
+        for move in mover.moves where move.outcome == MovePhase.retained.rawValue {
+            guard let id = move.id, try control.move(id)?.phase == .retained else { continue }
+            progress("purging the source copy of move \(id) (\(move.tenant) on \(move.fromShard?.rawValue ?? "?"))")
+            do {
+                _ = try MoveExecutor(layout: layout).purge(id)
+            } catch {
+                if try control.move(id)?.phase != .purged { throw error }
+            }
+        }
         var history = DrillHistory(
             writes: writes, promotions: try control.promotions(sinceMs: startedAtMs).map { DrillHistory.Promotion(node: $0.node, atMs: $0.atMs) },
             faults: injected, initialPrimaries: initialPrimaries,
-            finalPrimaries: Dictionary(try control.shards().map { ($0.shard, $0.primary) }, uniquingKeysWith: { a, _ in a }), rows: [])
+            finalPrimaries: Dictionary(try control.shards().map { ($0.shard, $0.primary) }, uniquingKeysWith: { a, _ in a }), rows: [],
+            moves: mover.moves.map { move in
+                guard move.outcome == MovePhase.retained.rawValue else { return move }
+                return DrillHistory.Move(tenant: move.tenant, id: move.id, fromShard: move.fromShard, toShard: move.toShard, toRealm: move.toRealm,
+                                         startedAtMs: move.startedAtMs, endedAtMs: move.endedAtMs, outcome: MovePhase.purged.rawValue,
+                                         reason: move.reason, freezeMs: move.freezeMs)
+            },
+            missedFaults: missed)
         try beforeCheck(history)
         history.rows = try readBack(ids: writes.map(\.id), tenants: scenario.tenants.map(\.name), control: control, data: data)
 
-        let realms = Dictionary(scenario.tenants.map { ($0.name, $0.realm) }, uniquingKeysWith: { a, _ in a })
+        // Where each tenant is pinned now: a move changed the pin of the tenant it switched.
+        let pinned = Dictionary(try control.tenants().map { ($0.id, $0.realm) }, uniquingKeysWith: { a, _ in a })
+        let realms = Dictionary(scenario.tenants.map { ($0.name, pinned[$0.name] ?? $0.realm) }, uniquingKeysWith: { a, _ in a })
         let checker = HistoryChecker(history: history, topology: topology, realms: realms)
         let month = CalendarMonth(containing: startedAtMs)
         let sla: [SLAResult] = scenario.slaTier.flatMap { topology.serviceLevels.tier($0) }.map { tier in
@@ -169,13 +224,41 @@ public struct Drill {
         for write in writes where write.outcome == .ok {
             let second = Int((write.completedAtMs - startedAtMs) / 1000)
             guard second >= 0, second < seconds else { continue }
-            perSecond[write.shard, default: Array(repeating: 0, count: seconds)][second] += 1
+            // Counted on the shard that acknowledged it: a moved tenant's writes land on its new shard.
+            perSecond[write.acknowledgedBy?.shard ?? write.shard, default: Array(repeating: 0, count: seconds)][second] += 1
         }
         return DrillResult(
             scenario: scenario, startedAtMs: startedAtMs, finishedAtMs: try control.nowMilliseconds(),
             writes: (writes.filter { $0.outcome == .ok }.count, writes.filter { $0.outcome == .failed }.count, writes.filter { $0.outcome == .unknown }.count),
             checker: checker, history: history, sla: sla, verdict: verdict, acknowledgedPerSecond: perSecond,
             wallSeconds: (ContinuousClock.now - wallStart).inSeconds)
+    }
+
+    /// Puts every tenant that the scenario moves back where the scenario places it (its
+    /// realm, and its region when given) when an earlier run moved it: an open move of it is
+    /// rolled back, then it moves back and its source copy is purged. Returns whether
+    /// anything moved.
+    private func placeMovingTenants(_ existing: [TenantID: Tenant], layout: StateDirectory.Layout) throws -> Bool {
+        var moved = false
+        for tenant in scenario.tenants where scenario.movingTenants.contains(tenant.name) {
+            guard let current = existing[tenant.name] else { continue }
+            let executor = try MoveExecutor(layout: layout)
+            if let open = try executor.control.openMove(of: tenant.name) {
+                progress("rolling back move \(open.id) of \(tenant.name), left open by an earlier run")
+                _ = try executor.rollback(open.id, reason: "a drill starts")
+            }
+            let region = topology.shard(current.shard)?.region
+            guard current.realm != tenant.realm || (tenant.region != nil && tenant.region != region) else { continue }
+            progress("placing \(tenant.name) back in \(tenant.realm)\(tenant.region.map { " (\($0))" } ?? ""), where the scenario starts it")
+            let move = try executor.start(try executor.plan(tenant: tenant.name.rawValue, to: tenant.realm.rawValue, region: tenant.region?.rawValue),
+                                          retentionDays: 0)
+            if move.phase == .retained { _ = try executor.purge(move.id) }
+            guard [.retained, .purged].contains(move.phase) || move.plan.pinOnly else {
+                throw RuntimeError(.unavailable, "could not place \(tenant.name) back in \(tenant.realm): move \(move.id) ended \(move.phase.rawValue): \(move.reason)")
+            }
+            moved = true
+        }
+        return moved
     }
 
     /// Refuses to run on nodes whose durability is weakened: they would pass drills they fail on real power loss.

@@ -50,7 +50,7 @@ public enum ScenarioLoader {
         var tenants: [Scenario.Tenant] = []
         if let list = top["tenants"]?.value {
             for node in reader.sequence(list, what: "tenants") {
-                guard let entries = reader.mapping(node, what: "tenant", allowed: ["name", "realm", "region"], required: ["name", "realm"]),
+                guard let entries = reader.mapping(node, what: "tenant", allowed: ["name", "realm", "region", "seed_rows"], required: ["name", "realm"]),
                       let nameNode = entries["name"]?.value, let tenantName = reader.string(nameNode, what: "tenant name"),
                       let realmNode = entries["realm"]?.value, let realm: RealmID = reader.name(realmNode, what: "realm")
                 else { continue }
@@ -64,8 +64,9 @@ public enum ScenarioLoader {
                     use(.region, regionNode, value.rawValue)
                     region = value
                 }
+                let seedRows = entries["seed_rows"].flatMap { reader.integer($0.value, what: "seed_rows", in: 0...10_000_000) } ?? 0
                 if tenants.contains(where: { $0.name == tenant }) { reader.problem(at: nameNode, "duplicate tenant '\(tenant)'") }
-                tenants.append(Scenario.Tenant(name: tenant, realm: realm, region: region))
+                tenants.append(Scenario.Tenant(name: tenant, realm: realm, region: region, seedRows: seedRows))
             }
             if tenants.isEmpty, reader.problems.isEmpty { reader.problem(at: list, "a drill needs at least one tenant") }
         }
@@ -81,15 +82,30 @@ public enum ScenarioLoader {
         var faults: [Scenario.Fault] = []
         if let list = top["faults"]?.value {
             for node in reader.sequence(list, what: "faults") {
-                guard let entries = reader.mapping(node, what: "fault", allowed: ["at_s", "action", "zone", "primary_of", "step"], required: ["at_s", "action"]),
-                      let atNode = entries["at_s"]?.value, let at = reader.integer(atNode, what: "at_s", in: 0...3600),
+                guard let entries = reader.mapping(
+                        node, what: "fault", allowed: ["at_s", "at_move_phase", "action", "zone", "primary_of", "step", "tenant", "to", "region", "expect"],
+                        required: ["action"]),
                       let actionNode = entries["action"]?.value, let actionText = reader.string(actionNode, what: "action")
                 else { continue }
+                var at = 0
+                if let atNode = entries["at_s"]?.value {
+                    guard let value = reader.integer(atNode, what: "at_s", in: 0...3600) else { continue }
+                    if value > duration { reader.problem(at: atNode, "fault at \(value) s is after the drill's duration_s of \(duration)") }
+                    at = value
+                }
+                var atMovePhase: MovePhase?
+                if let phaseNode = entries["at_move_phase"]?.value, let text = reader.string(phaseNode, what: "at_move_phase") {
+                    let waypoints = MovePhase.forward.filter { $0 > .planned && $0 < .purged } + [.rollingBack]
+                    atMovePhase = MovePhase(rawValue: text)
+                    if atMovePhase.map({ !waypoints.contains($0) }) ?? true {
+                        reader.problem(at: phaseNode, "unknown move phase '\(text)' (phases a running move journals: \(waypoints.map(\.rawValue).joined(separator: ", ")))")
+                    }
+                }
+                if entries["at_s"] == nil && atMovePhase == nil { reader.problem(at: node, "a fault needs `at_s`, `at_move_phase` or both") }
                 guard let action = Scenario.Action(rawValue: actionText) else {
                     reader.problem(at: actionNode, "unknown action '\(actionText)' (actions: \(Scenario.Action.allCases.map(\.rawValue).joined(separator: ", ")))")
                     continue
                 }
-                if at > duration { reader.problem(at: atNode, "fault at \(at) s is after the drill's duration_s of \(duration)") }
                 var zone: ZoneID?
                 if let zoneNode = entries["zone"]?.value, let value: ZoneID = reader.name(zoneNode, what: "zone") {
                     use(.zone, zoneNode, value.rawValue)
@@ -116,16 +132,31 @@ public enum ScenarioLoader {
                     if step == nil { reader.problem(at: node, "coordinator-crash-at needs `step`") }
                 case .heal, .coordinatorCrash, .coordinatorRestart:
                     break
+                case .move:
+                    break
                 }
-                faults.append(Scenario.Fault(at: .seconds(at), action: action, zone: zone, primaryOf: primaryOf, step: step))
+                var order: Scenario.MoveOrder?
+                let moveKeys = ["tenant", "to", "region", "expect"].filter { entries[$0] != nil }
+                if action == .move {
+                    order = moveOrder(entries, at: node, tenants: tenants, reader: &reader, use: use)
+                } else if let key = moveKeys.first {
+                    reader.problem(at: entries[key]!.key, "`\(key)` belongs to a `move` action only")
+                }
+                faults.append(Scenario.Fault(at: .seconds(at), action: action, zone: zone, primaryOf: primaryOf, step: step, move: order, atMovePhase: atMovePhase))
             }
+        }
+
+        if faults.contains(where: { $0.atMovePhase != nil }), !faults.contains(where: { $0.action == .move }), let list = top["faults"]?.value {
+            reader.problem(at: list, "`at_move_phase` needs a `move` action in the scenario")
         }
 
         var rtoMax = 3
         var rpoMax = 0
         var tier: TierID?
+        var moveGapMax: Int?
         if let targets = top["targets"]?.value,
-           let entries = reader.mapping(targets, what: "targets", allowed: ["rto_max_s", "rpo_max", "sla_tier"]) {
+           let entries = reader.mapping(targets, what: "targets", allowed: ["rto_max_s", "rpo_max", "sla_tier", "move_gap_max_ms"]) {
+            moveGapMax = entries["move_gap_max_ms"].flatMap { reader.integer($0.value, what: "move_gap_max_ms", in: 1...3_600_000) }
             rtoMax = entries["rto_max_s"].flatMap { reader.integer($0.value, what: "rto_max_s", in: 1...3600) } ?? 3
             rpoMax = entries["rpo_max"].flatMap { reader.integer($0.value, what: "rpo_max", in: 0...1_000_000) } ?? 0
             if let tierNode = entries["sla_tier"]?.value, let value: TierID = reader.name(tierNode, what: "sla_tier") {
@@ -136,8 +167,10 @@ public enum ScenarioLoader {
 
         var refused: [ShardID] = []
         var unavailable: [ShardID] = []
+        var neighboursUnaffected = false
         if let expect = top["expect"]?.value,
-           let entries = reader.mapping(expect, what: "expect", allowed: ["promotion_refused", "unavailable"]) {
+           let entries = reader.mapping(expect, what: "expect", allowed: ["promotion_refused", "unavailable", "neighbours_unaffected"]) {
+            neighboursUnaffected = entries["neighbours_unaffected"].flatMap { reader.bool($0.value, what: "neighbours_unaffected") } ?? false
             for (key, into) in [("promotion_refused", 0), ("unavailable", 1)] {
                 guard let list = entries[key]?.value else { continue }
                 for node in reader.sequence(list, what: key) {
@@ -151,9 +184,51 @@ public enum ScenarioLoader {
         guard reader.problems.isEmpty else { throw ConfigErrors(problems: reader.problems) }
         let scenario = Scenario(
             name: name, summary: summary, topologyDirectory: topology, duration: .seconds(duration), tenants: tenants,
-            writersPerTenant: writers, writePause: .milliseconds(pause), faults: faults.sorted { $0.at < $1.at },
-            rtoMax: .seconds(rtoMax), rpoMax: rpoMax, slaTier: tier, expectRefused: refused, expectUnavailable: unavailable)
+            writersPerTenant: writers, writePause: .milliseconds(pause), faults: inTimeOrder(faults),
+            rtoMax: .seconds(rtoMax), rpoMax: rpoMax, slaTier: tier, expectRefused: refused, expectUnavailable: unavailable,
+            moveGapMax: moveGapMax.map { .milliseconds($0) }, expectNeighboursUnaffected: neighboursUnaffected)
         return Loaded(scenario: scenario, names: names)
+    }
+
+    /// Faults in the order they fire: by `at_s`, stable; a fault waiting for a move phase
+    /// stays after the move written before it.
+    public static func inTimeOrder(_ faults: [Scenario.Fault]) -> [Scenario.Fault] {
+        var lastMove: Duration = .zero
+        let keyed = faults.enumerated().map { index, fault in
+            if fault.action == .move { lastMove = fault.at }
+            return (key: fault.atMovePhase == nil ? fault.at : max(fault.at, lastMove), index: index, fault: fault)
+        }
+        return keyed.sorted { ($0.key, $0.index) < ($1.key, $1.index) }.map(\.fault)
+    }
+
+    /// A `move` action's `tenant` (one of the scenario's), `to` (a realm), optional `region`
+    /// and `expect` (`done`, the default, or `rolled-back`).
+    private static func moveOrder(_ entries: [String: (key: Node, value: Node)], at node: Node, tenants: [Scenario.Tenant],
+                                  reader: inout YAMLReader, use: (NameUse.Kind, Node, String) -> Void) -> Scenario.MoveOrder? {
+        guard let tenantNode = entries["tenant"]?.value, let realmNode = entries["to"]?.value else {
+            reader.problem(at: node, "a move needs `tenant` and `to` (a realm)")
+            return nil
+        }
+        guard let text = reader.string(tenantNode, what: "tenant"), let realm: RealmID = reader.name(realmNode, what: "realm") else { return nil }
+        guard let tenant = TenantID(validating: text), tenants.contains(where: { $0.name == tenant }) else {
+            reader.problem(at: tenantNode, "tenant '\(text)' is not one of the scenario's tenants (\(tenants.map(\.name.rawValue).joined(separator: ", ")))")
+            return nil
+        }
+        use(.realm, realmNode, realm.rawValue)
+        var region: RegionID?
+        if let regionNode = entries["region"]?.value, let value: RegionID = reader.name(regionNode, what: "region") {
+            use(.region, regionNode, value.rawValue)
+            region = value
+        }
+        var expect = Scenario.MoveOutcome.done
+        if let expectNode = entries["expect"]?.value, let value = reader.string(expectNode, what: "expect") {
+            guard let outcome = Scenario.MoveOutcome(rawValue: value) else {
+                reader.problem(at: expectNode, "a move ends `done` or `rolled-back`, not '\(value)'")
+                return nil
+            }
+            expect = outcome
+        }
+        return Scenario.MoveOrder(tenant: tenant, toRealm: realm, toRegion: region, expect: expect)
     }
 
     /// Checks every zone, shard, realm, region and tier the scenario names against `topology`.

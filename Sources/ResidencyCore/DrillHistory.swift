@@ -65,6 +65,41 @@ public struct DrillHistory: Hashable, Sendable {
         }
     }
 
+    /// A residency move the drill ran (a scenario's `move` action).
+    public struct Move: Hashable, Sendable {
+        public let tenant: TenantID
+        /// The control store's move id (`nil` when the move was refused before it was recorded).
+        public let id: Int64?
+        public let fromShard: ShardID?
+        public let toShard: ShardID?
+        public let toRealm: RealmID
+        public let startedAtMs: Int64
+        public let endedAtMs: Int64
+        /// The phase it ended in (`retained`, `rolled-back`, ...), or `failed` when the
+        /// executor stopped with an error.
+        public let outcome: String
+        /// Why it rolled back or stopped; the write freeze for a move that switched.
+        public let reason: String
+        public let freezeMs: Int64?
+
+        public init(tenant: TenantID, id: Int64?, fromShard: ShardID?, toShard: ShardID?, toRealm: RealmID, startedAtMs: Int64, endedAtMs: Int64,
+                    outcome: String, reason: String, freezeMs: Int64?) {
+            self.tenant = tenant
+            self.id = id
+            self.fromShard = fromShard
+            self.toShard = toShard
+            self.toRealm = toRealm
+            self.startedAtMs = startedAtMs
+            self.endedAtMs = endedAtMs
+            self.outcome = outcome
+            self.reason = reason
+            self.freezeMs = freezeMs
+        }
+
+        /// Switched to the target (`retained` or, once the drill purged the source, `purged`).
+        public var switched: Bool { outcome == MovePhase.retained.rawValue || outcome == MovePhase.purged.rawValue }
+    }
+
     public var writes: [Write]
     public var promotions: [Promotion]
     public var faults: [Fault]
@@ -73,9 +108,15 @@ public struct DrillHistory: Hashable, Sendable {
     /// Each shard's primary when the topology had converged after the drill.
     public var finalPrimaries: [ShardID: NodeID]
     public var rows: [StoredRow]
+    /// The moves the drill ran, in order.
+    public var moves: [Move]
+    /// Faults that never fired because the move phase they waited for never came.
+    public var missedFaults: [String]
 
     public init(writes: [Write], promotions: [Promotion], faults: [Fault], initialPrimaries: [ShardID: NodeID],
-                finalPrimaries: [ShardID: NodeID], rows: [StoredRow]) {
+                finalPrimaries: [ShardID: NodeID], rows: [StoredRow], moves: [Move] = [], missedFaults: [String] = []) {
+        self.moves = moves
+        self.missedFaults = missedFaults
         self.writes = writes
         self.promotions = promotions
         self.faults = faults

@@ -36,6 +36,33 @@ public struct DrillVerdict: Hashable, Sendable {
         checks.append(Check(name: "duplicates", expected: "0", measured: "\(checker.duplicates.count)", held: checker.duplicates.isEmpty))
         let staleLost = checker.staleAcknowledgements.filter { !$0.survived }.count
         checks.append(Check(name: "stale-primary acknowledgements lost", expected: "0", measured: "\(staleLost) of \(checker.staleAcknowledgements.count)", held: staleLost == 0))
+        let orders = scenario.faults.compactMap(\.move)
+        for (index, finding) in checker.moves.enumerated() {
+            let move = finding.move
+            let expected = index < orders.count ? orders[index].expect : .done
+            let measured = move.switched ? "done (\(move.fromShard.map(\.rawValue) ?? "?") -> \(move.toShard.map(\.rawValue) ?? "?"))"
+                : move.outcome + (move.reason.isEmpty ? "" : ": \(move.reason)")
+            let held = expected == .done ? move.switched : move.outcome == MovePhase.rolledBack.rawValue
+            checks.append(Check(name: "move \(index + 1): \(move.tenant) to \(move.toRealm)", expected: expected.rawValue, measured: measured, held: held))
+            if let limit = scenario.moveGapMax, move.switched {
+                let limitMs = limit.inMilliseconds
+                checks.append(Check(name: "move \(index + 1): \(move.tenant)'s longest write gap", expected: "<= \(limitMs) ms",
+                                    measured: "\(finding.longestGapMs) ms (\(finding.failedWrites) attempts refused or failed)",
+                                    held: finding.longestGapMs <= limitMs))
+            }
+            if scenario.expectNeighboursUnaffected {
+                checks.append(Check(
+                    name: "move \(index + 1): neighbours' writes failed", expected: "0",
+                    measured: "\(finding.neighbourFailures) of \(finding.neighbourFailures + finding.neighbourAcknowledged) (\(finding.neighbours.map(\.rawValue).joined(separator: ", ")))",
+                    held: finding.neighbourFailures == 0 && !finding.neighbours.isEmpty))
+            }
+        }
+        if checker.moves.count < orders.count {
+            checks.append(Check(name: "moves run", expected: "\(orders.count)", measured: "\(checker.moves.count)", held: false))
+        }
+        for missed in checker.missedFaults {
+            checks.append(Check(name: "fault injected: \(missed)", expected: "injected", measured: "its move phase never came", held: false))
+        }
         if scenario.slaTier != nil {
             let missed = sla.filter { !$0.met }
             checks.append(Check(name: "SLA (\(scenario.slaTier!) monthly uptime, this drill's downtime)",

@@ -29,6 +29,25 @@ public struct HistoryChecker: Sendable {
     public let recoveryByShard: [ShardID: Int64?]
     /// Per tenant: requests and failures per UTC minute (unknown counts as failed).
     public let minutesByTenant: [TenantID: [MinuteSample]]
+    /// Per drill move, in order: what its tenant and its neighbours saw while it ran.
+    public let moves: [MoveFinding]
+    /// Faults that never fired (the move phase they waited for never came).
+    public let missedFaults: [String]
+
+    /// The writes around one move: from its start to its end.
+    public struct MoveFinding: Hashable, Sendable {
+        public let move: DrillHistory.Move
+        /// The moving tenant's longest stretch without an acknowledged write (from the move's
+        /// start, between acknowledgements, to its end): its write unavailability.
+        public let longestGapMs: Int64
+        /// The moving tenant's attempts that failed or ended unknown during the move.
+        public let failedWrites: Int
+        /// Tenants whose shard is the move's source or target (the moving one excluded).
+        public let neighbours: [TenantID]
+        /// Their attempts, invoked during the move, that failed or ended unknown.
+        public let neighbourFailures: Int
+        public let neighbourAcknowledged: Int
+    }
 
     public init(history: DrillHistory, topology: Topology, realms: [TenantID: RealmID]) {
         let onFinalPrimary: Set<String> = Set(history.rows.filter { history.finalPrimaries[$0.node.shard] == $0.node }.map(\.id))
@@ -77,7 +96,7 @@ public struct HistoryChecker: Sendable {
             // A write shows recovery when the zone of the node that acknowledged it had not
             // been hit by a fault (since `start`) when the write was invoked.
             let resumed = acknowledged
-                .filter { $0.shard == shard && $0.invokedAtMs >= start && $0.invokedAtMs < healedAt }
+                .filter { ($0.acknowledgedBy?.shard ?? $0.shard) == shard && $0.invokedAtMs >= start && $0.invokedAtMs < healedAt }
                 .filter { write in
                     guard let zone = write.acknowledgedBy?.zone else { return false }
                     return !history.faults.contains { $0.zone == zone && $0.atMs >= start && $0.atMs <= write.invokedAtMs }
@@ -86,6 +105,9 @@ public struct HistoryChecker: Sendable {
             recovery.updateValue(resumed.map { $0 - start }, forKey: shard)
         }
         recoveryByShard = recovery
+
+        moves = history.moves.map { Self.finding(for: $0, in: history) }
+        missedFaults = history.missedFaults
 
         var minutes: [TenantID: [Int64: MinuteSample]] = [:]
         for write in history.writes {
@@ -96,6 +118,25 @@ public struct HistoryChecker: Sendable {
             minutes[write.tenant, default: [:]][minute] = sample
         }
         minutesByTenant = minutes.mapValues { $0.values.sorted { $0.minute < $1.minute } }
+    }
+
+    static func finding(for move: DrillHistory.Move, in history: DrillHistory) -> MoveFinding {
+        let during = history.writes.filter { $0.invokedAtMs <= move.endedAtMs && $0.completedAtMs >= move.startedAtMs }
+        let own = during.filter { $0.tenant == move.tenant }
+        var last = move.startedAtMs
+        var gap: Int64 = 0
+        for done in own.filter({ $0.outcome == .ok }).map(\.completedAtMs).sorted() where done >= move.startedAtMs {
+            gap = max(gap, min(done, move.endedAtMs) - last)
+            last = max(last, done)
+        }
+        gap = max(gap, move.endedAtMs - last)
+        let shards = Set([move.fromShard, move.toShard].compactMap { $0 })
+        let neighbourWrites = during.filter { $0.tenant != move.tenant && shards.contains($0.shard) && $0.invokedAtMs >= move.startedAtMs }
+        return MoveFinding(
+            move: move, longestGapMs: gap, failedWrites: own.filter { $0.outcome != .ok }.count,
+            neighbours: Set(neighbourWrites.map(\.tenant)).sorted(),
+            neighbourFailures: neighbourWrites.filter { $0.outcome != .ok }.count,
+            neighbourAcknowledged: neighbourWrites.filter { $0.outcome == .ok }.count)
     }
 
     /// The RPO in acknowledged writes: lost ones, plus stale acknowledgements that did not survive.

@@ -5,11 +5,15 @@ public struct Scenario: Hashable, Sendable {
         public let name: TenantID
         public let realm: RealmID
         public let region: RegionID?
+        /// Rows of demo data the tenant holds before the workload starts (topped up when
+        /// fewer), so that a move's copy takes long enough for a fault to hit it.
+        public let seedRows: Int
 
-        public init(name: TenantID, realm: RealmID, region: RegionID?) {
+        public init(name: TenantID, realm: RealmID, region: RegionID?, seedRows: Int = 0) {
             self.name = name
             self.realm = realm
             self.region = region
+            self.seedRows = seedRows
         }
     }
 
@@ -28,6 +32,31 @@ public struct Scenario: Hashable, Sendable {
         case coordinatorRestart = "coordinator-restart"
         /// Kill one shard's primary (not its zone).
         case crashPrimary = "crash-primary"
+        /// Start a residency move of `tenant` to `toRealm` (after the drill's previous move ended).
+        case move
+    }
+
+    /// What a drill's move must end as.
+    public enum MoveOutcome: String, Hashable, Sendable, CaseIterable {
+        /// Switched to the target (retained, then purged by the drill).
+        case done
+        /// Rolled back: the tenant stays where it was.
+        case rolledBack = "rolled-back"
+    }
+
+    /// A `move` action's parameters.
+    public struct MoveOrder: Hashable, Sendable {
+        public let tenant: TenantID
+        public let toRealm: RealmID
+        public let toRegion: RegionID?
+        public let expect: MoveOutcome
+
+        public init(tenant: TenantID, toRealm: RealmID, toRegion: RegionID?, expect: MoveOutcome) {
+            self.tenant = tenant
+            self.toRealm = toRealm
+            self.toRegion = toRegion
+            self.expect = expect
+        }
     }
 
     public struct Fault: Hashable, Sendable {
@@ -39,13 +68,21 @@ public struct Scenario: Hashable, Sendable {
         public let primaryOf: ShardID?
         /// `coordinator-crash-at`: the failover step.
         public let step: ShardOperation.Step?
+        /// `move`: which tenant goes where.
+        public let move: MoveOrder?
+        /// Fire no earlier than `at`, and only once the drill's move under way has journaled
+        /// this phase (`prepared`: its initial copy is running).
+        public let atMovePhase: MovePhase?
 
-        public init(at: Duration, action: Action, zone: ZoneID? = nil, primaryOf: ShardID? = nil, step: ShardOperation.Step? = nil) {
+        public init(at: Duration, action: Action, zone: ZoneID? = nil, primaryOf: ShardID? = nil, step: ShardOperation.Step? = nil,
+                    move: MoveOrder? = nil, atMovePhase: MovePhase? = nil) {
             self.at = at
             self.action = action
             self.zone = zone
             self.primaryOf = primaryOf
             self.step = step
+            self.move = move
+            self.atMovePhase = atMovePhase
         }
     }
 
@@ -67,10 +104,14 @@ public struct Scenario: Hashable, Sendable {
     public let expectRefused: [ShardID]
     /// Shards expected to stay without a primary (their region is down): no recovery needed.
     public let expectUnavailable: [ShardID]
+    /// Longest stretch without an acknowledged write of a moving tenant during its move.
+    public let moveGapMax: Duration?
+    /// No write of a tenant sharing a moving tenant's source or target shard may fail during the move.
+    public let expectNeighboursUnaffected: Bool
 
     public init(name: String, summary: String, topologyDirectory: String, duration: Duration, tenants: [Tenant], writersPerTenant: Int,
                 writePause: Duration, faults: [Fault], rtoMax: Duration, rpoMax: Int, slaTier: TierID?, expectRefused: [ShardID],
-                expectUnavailable: [ShardID]) {
+                expectUnavailable: [ShardID], moveGapMax: Duration? = nil, expectNeighboursUnaffected: Bool = false) {
         self.name = name
         self.summary = summary
         self.topologyDirectory = topologyDirectory
@@ -84,5 +125,10 @@ public struct Scenario: Hashable, Sendable {
         self.slaTier = slaTier
         self.expectRefused = expectRefused
         self.expectUnavailable = expectUnavailable
+        self.moveGapMax = moveGapMax
+        self.expectNeighboursUnaffected = expectNeighboursUnaffected
     }
+
+    /// The tenants some `move` action moves.
+    public var movingTenants: Set<TenantID> { Set(faults.compactMap(\.move?.tenant)) }
 }

@@ -155,9 +155,11 @@ public final class Connection {
     /// Streams the data of `copyOut` (a `COPY ... TO STDOUT`) on this connection into
     /// `copyIn` (a `COPY ... FROM STDIN` of the same format) on `target`, a buffer at a time,
     /// without parsing it. `progress` gets the bytes moved so far every 4 MiB. Returns the
-    /// rows the target took. On an error the target's COPY is aborted (nothing of it stays).
+    /// rows the target took. On an error, or when `shouldStop` (asked before every buffer)
+    /// says so, the target's COPY is aborted (nothing of it stays).
     @discardableResult
-    public func copy(_ copyOut: String, into target: Connection, _ copyIn: String, progress: (Int64) -> Void = { _ in }) throws(PostgresError) -> Int64 {
+    public func copy(_ copyOut: String, into target: Connection, _ copyIn: String, progress: (Int64) -> Void = { _ in },
+                     shouldStop: () -> Bool = { false }) throws(PostgresError) -> Int64 {
         try expectCopy(PQexec(conn, copyOut), PGRES_COPY_OUT)
         do {
             try target.expectCopy(PQexec(target.conn, copyIn), PGRES_COPY_IN)
@@ -172,6 +174,11 @@ public final class Connection {
             var buffer: UnsafeMutablePointer<CChar>?
             let length = PQgetCopyData(conn, &buffer, 0)
             if length > 0, let buffer {
+                if shouldStop() {
+                    PQfreemem(buffer)
+                    failure = PostgresError(kind: .statement, message: "the copy was stopped", context: target.address)
+                    break
+                }
                 let put = PQputCopyData(target.conn, buffer, length)
                 PQfreemem(buffer)
                 if put != 1 {

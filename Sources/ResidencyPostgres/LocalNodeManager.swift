@@ -201,9 +201,33 @@ public struct LocalNodeManager: NodeManager {
     /// Sends `signal` to every process of the server at once; returns their pids.
     @discardableResult
     public func signalAll(_ server: String, _ signal: Int32) -> [Int32] {
-        let pids = processes(server)
-        for pid in pids { kill(pid, signal) }
+        signalAll(servers: [server], signal)[0]
+    }
+
+    /// Sends `signal` to every process of `servers` at once (a zone's power loss); returns
+    /// the pids per server, in order.
+    ///
+    /// For SIGKILL and SIGSTOP the postmasters are stopped first and their children listed
+    /// only once they are: a postmaster still running could fork a backend (a walsender,
+    /// say) after the listing, which would outlive the "power loss" as an orphan, holding
+    /// locks and answering on its connection.
+    public func signalAll(servers: [String], _ signal: Int32) -> [[Int32]] {
+        if signal == SIGKILL || signal == SIGSTOP {
+            let postmasters = servers.compactMap(runningPID)
+            for pid in postmasters { kill(pid, SIGSTOP) }
+            let deadline = Date().addingTimeInterval(1)
+            while postmasters.contains(where: { !Self.isStopped($0) && Self.isAlive($0) }) && Date() < deadline { usleep(1_000) }
+        }
+        let pids = servers.map(processes)
+        for pid in pids.joined() { kill(pid, signal) }
         return pids
+    }
+
+    /// Whether `pid` is stopped (state `T` in /proc).
+    static func isStopped(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
     }
 
     public func runningPID(_ server: String) -> Int32? {

@@ -85,7 +85,8 @@ public struct LogicalCopy: Sendable {
     /// so the write fence's trigger does not fire), in PostgreSQL's binary COPY format,
     /// columns named explicitly. Returns the rows copied.
     public func copyRows(
-        schema: String, table: String, from reader: Connection, into writer: Connection, progress: (Int64) -> Void
+        schema: String, table: String, from reader: Connection, into writer: Connection, progress: (Int64) -> Void,
+        shouldStop: () -> Bool = { false }
     ) throws(PostgresError) -> Int64 {
         let name = "\(SQLText.identifier(schema)).\(SQLText.identifier(table))"
         let columns = try writer.query("""
@@ -94,7 +95,26 @@ public struct LogicalCopy: Sendable {
             """, [name]).scalar ?? "*"
         return try reader.copy(
             "COPY (SELECT \(columns) FROM \(name) WHERE tenant_id = \(SQLText.literal(tenant.rawValue))) TO STDOUT (FORMAT binary)",
-            into: writer, "COPY \(name) (\(columns)) FROM STDIN (FORMAT binary)", progress: progress)
+            into: writer, "COPY \(name) (\(columns)) FROM STDIN (FORMAT binary)", progress: progress, shouldStop: shouldStop)
+    }
+
+    /// Ends every session of this move's copy on `target` (they connect with the move's name
+    /// as application_name) and waits until they are gone: a copy abandoned on a hung source
+    /// must not commit rows after a rollback deleted the target's.
+    public func stopCopies(on target: Connection, timeout: Duration = .seconds(10)) throws(PostgresError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            let left = try target.query("""
+                SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                WHERE application_name = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+                """, [name]).scalar ?? "0"
+            if left == "0" { return }
+            if clock.now >= deadline {
+                throw PostgresError(kind: .statement, message: "\(left) session(s) of copy \(name) still run on the target", context: target.address)
+            }
+            usleep(50_000)
+        }
     }
 
     /// The replication lag of the slot in bytes (`nil` while the slot is absent).

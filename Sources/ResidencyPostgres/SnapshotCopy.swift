@@ -20,7 +20,8 @@ public enum SnapshotCopy {
     }
 
     /// Copies every table; returns the rows copied. `progress` gets the bytes piped so far
-    /// (from any worker's thread); `shouldStop` is asked between tables.
+    /// (from any worker's thread); `shouldStop` is asked before every buffer (a stopped
+    /// copy commits nothing more).
     public static func run(
         _ copy: LogicalCopy, snapshot: String, tables: [Table], source: ConnectionSettings, target: ConnectionSettings, workers: Int,
         progress: @escaping @Sendable (Int64) -> Void, shouldStop: @escaping @Sendable () -> Bool
@@ -38,13 +39,13 @@ public enum SnapshotCopy {
                     try writer.execute("SET session_replication_role = replica")
                     var done: Int64 = 0
                     while outcome.withLock({ $0.failure == nil }), !shouldStop(), let next = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
-                        let rows = try copy.copyRows(schema: next.schema, table: next.table, from: reader, into: writer) { piped in
+                        let rows = try copy.copyRows(schema: next.schema, table: next.table, from: reader, into: writer, progress: { piped in
                             let total = bytes.withLock { counts in
                                 counts[worker] = done + piped
                                 return counts.reduce(0, +)
                             }
                             progress(total)
-                        }
+                        }, shouldStop: shouldStop)
                         done = bytes.withLock { $0[worker] }
                         outcome.withLock { $0.rows += rows }
                     }

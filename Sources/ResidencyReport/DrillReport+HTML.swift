@@ -32,6 +32,17 @@ extension DrillReport {
                 + "<td class=\"\(check.held ? "ok" : "missed")\">\(check.held ? "ok" : "missed")</td></tr>\n"
         }
         page += "</table>\n"
+        if !result.checker.moves.isEmpty {
+            page += "<h2>Moves</h2>\n<table><tr><th>move</th><th>tenant</th><th>from</th><th>to</th><th>outcome</th><th>freeze ms</th><th>longest write gap ms</th><th>neighbour failures</th></tr>\n"
+            for finding in result.checker.moves {
+                let move = finding.move
+                let outcome = move.outcome + (move.switched || move.reason.isEmpty ? "" : ": \(move.reason)")
+                page += "<tr><td>\(move.id.map(String.init) ?? "–")</td><td>\(escape(move.tenant.rawValue))</td><td>\(escape(move.fromShard?.rawValue ?? "–"))</td>"
+                    + "<td>\(escape(move.toShard?.rawValue ?? "–"))</td><td>\(escape(outcome))</td><td>\(move.freezeMs.map(String.init) ?? "–")</td>"
+                    + "<td>\(finding.longestGapMs)</td><td>\(finding.neighbourFailures)</td></tr>\n"
+            }
+            page += "</table>\n"
+        }
         if !result.sla.isEmpty {
             page += "<h2>SLA: this drill's downtime in its month</h2>\n<table><tr><th>tenant</th><th>month</th><th>downtime minutes</th><th>uptime %</th><th>tier</th><th>target %</th><th>met</th><th>credit %</th></tr>\n"
             for row in result.sla {
@@ -63,7 +74,13 @@ extension DrillReport {
             svg += "<line x1=\"\(Int(left))\" y1=\"\(Int(top + rowHeight - 15))\" x2=\"\(Int(width - right))\" y2=\"\(Int(top + rowHeight - 15))\" stroke=\"#c9d1dc\"/>\n"
             svg += "<polyline fill=\"none\" stroke=\"#2f6fdf\" stroke-width=\"2\" points=\"\(points)\"/>\n"
         }
-        for fault in result.history.faults {
+        for move in result.history.moves {
+            let start = x(Double(move.startedAtMs - result.startedAtMs) / 1000)
+            let end = x(Double(move.endedAtMs - result.startedAtMs) / 1000)
+            svg += "<rect x=\"\(format(start))\" y=\"5\" width=\"\(format(max(end - start, 1)))\" height=\"\(Int(height - 25))\" fill=\"#e8a33d\" fill-opacity=\"0.15\"/>\n"
+            svg += "<text x=\"\(format(start + 3))\" y=\"26\">move \(escape(move.tenant.rawValue)): \(escape(move.outcome))</text>\n"
+        }
+        for fault in result.history.faults where fault.action != Scenario.Action.move.rawValue {
             let position = x(Double(fault.atMs - result.startedAtMs) / 1000)
             svg += "<line x1=\"\(format(position))\" y1=\"5\" x2=\"\(format(position))\" y2=\"\(Int(height - 20))\" stroke=\"#b3261e\" stroke-dasharray=\"4 3\"/>\n"
             svg += "<text x=\"\(format(position + 3))\" y=\"\(Int(height - 6))\">\(escape(fault.action))\(fault.zone.map { " " + escape($0.rawValue) } ?? "")</text>\n"
@@ -73,7 +90,8 @@ extension DrillReport {
             svg += "<line x1=\"\(format(position))\" y1=\"5\" x2=\"\(format(position))\" y2=\"\(Int(height - 20))\" stroke=\"#1f7a3a\"/>\n"
             svg += "<text x=\"\(format(position + 3))\" y=\"14\">promoted \(escape(promotion.node.zone.rawValue))</text>\n"
         }
-        svg += "</svg>\n<p class=\"legend\"><span style=\"color:#2f6fdf\">— acknowledged writes/s (peak \(Int(peak)))</span><span style=\"color:#b3261e\">┆ fault</span><span style=\"color:#1f7a3a\">| promotion</span> · \(seconds) s</p>"
+        svg += "</svg>\n<p class=\"legend\"><span style=\"color:#2f6fdf\">— acknowledged writes/s (peak \(Int(peak)))</span><span style=\"color:#b3261e\">┆ fault</span><span style=\"color:#1f7a3a\">| promotion</span>"
+            + (result.history.moves.isEmpty ? "" : "<span style=\"color:#e8a33d\">▮ move</span>") + " · \(seconds) s</p>"
         return svg
     }
 

@@ -9,6 +9,15 @@ public enum DrillReport {
         var table = TextTable(header: ["CHECK", "EXPECTED", "MEASURED", ""])
         for check in result.verdict.checks { table.append([check.name, check.expected, check.measured, check.held ? "ok" : "MISSED"]) }
         lines.append(table.render())
+        if !result.checker.moves.isEmpty {
+            var moves = TextTable(header: ["MOVE", "TENANT", "FROM", "TO", "OUTCOME", "FREEZE MS", "LONGEST WRITE GAP MS", "NEIGHBOUR FAILURES"])
+            for finding in result.checker.moves {
+                let move = finding.move
+                moves.append([move.id.map(String.init) ?? "-", move.tenant.rawValue, move.fromShard?.rawValue ?? "-", move.toShard?.rawValue ?? "-",
+                              move.outcome, move.freezeMs.map(String.init) ?? "-", String(finding.longestGapMs), String(finding.neighbourFailures)])
+            }
+            lines.append(moves.render())
+        }
         if !result.sla.isEmpty {
             var sla = TextTable(header: ["TENANT", "MONTH", "DOWNTIME MIN", "UPTIME %", "TIER", "TARGET %", "MET", "CREDIT %"])
             for row in result.sla {
@@ -36,6 +45,16 @@ public enum DrillReport {
         text += "\n## Faults\n\n"
         for fault in result.history.faults { text += "- t+\(format(Double(fault.atMs - result.startedAtMs) / 1000)) s: \(fault.action)\(fault.zone.map { " \($0)" } ?? "")\n" }
         for promotion in result.history.promotions { text += "- t+\(format(Double(promotion.atMs - result.startedAtMs) / 1000)) s: \(promotion.node) promoted\n" }
+        if !result.checker.moves.isEmpty {
+            text += "\n## Moves\n\n| move | tenant | from | to | started | ended | outcome | freeze ms | longest write gap ms | neighbour failures |\n|---|---|---|---|---|---|---|---|---|---|\n"
+            for finding in result.checker.moves {
+                let move = finding.move
+                let outcome = move.outcome + (move.switched || move.reason.isEmpty ? "" : ": \(move.reason)")
+                text += "| \(move.id.map(String.init) ?? "-") | \(move.tenant) | \(move.fromShard?.rawValue ?? "-") | \(move.toShard?.rawValue ?? "-") "
+                    + "| t+\(format(Double(move.startedAtMs - result.startedAtMs) / 1000)) s | t+\(format(Double(move.endedAtMs - result.startedAtMs) / 1000)) s "
+                    + "| \(outcome) | \(move.freezeMs.map(String.init) ?? "-") | \(finding.longestGapMs) | \(finding.neighbourFailures) |\n"
+            }
+        }
         if !result.sla.isEmpty {
             text += "\n## SLA (this drill's downtime in its month)\n\n| tenant | month | downtime minutes | uptime % | tier | target % | met | credit % |\n|---|---|---|---|---|---|---|---|\n"
             for row in result.sla {
@@ -66,6 +85,21 @@ public enum DrillReport {
             }
         }
         struct Minute: Encodable { let tenant: String; let minute: Int64; let requests, failures: Int; let downtime: Bool }
+        struct Move: Encodable {
+            let id: Int64?
+            let tenant: String
+            let from, to: String?
+            let toRealm, outcome, reason: String
+            let startedAtMs, endedAtMs, longestWriteGapMs: Int64
+            let freezeMs: Int64?
+            let failedWrites, neighbourFailures, neighbourAcknowledged: Int
+            let neighbours: [String]
+            enum CodingKeys: String, CodingKey {
+                case id, tenant, from, to, outcome, reason, neighbours, toRealm = "to_realm", startedAtMs = "started_at_ms", endedAtMs = "ended_at_ms"
+                case longestWriteGapMs = "longest_write_gap_ms", freezeMs = "freeze_ms", failedWrites = "failed_writes"
+                case neighbourFailures = "neighbour_failures", neighbourAcknowledged = "neighbour_acknowledged"
+            }
+        }
 
         let version = JSONDocument.version
         let scenario: String
@@ -85,10 +119,11 @@ public enum DrillReport {
         let promotions: [Promotion]
         let sla: [SLA]
         let minutes: [Minute]
+        let moves: [Move]
         let acknowledgedPerSecond: [String: [Int]]
 
         enum CodingKeys: String, CodingKey {
-            case version, scenario, passed, acknowledged, failed, unknown, lost, duplicates, recovery, checks, faults, promotions, sla, minutes
+            case version, scenario, passed, acknowledged, failed, unknown, lost, duplicates, recovery, checks, faults, promotions, sla, minutes, moves
             case startedAtMs = "started_at_ms", finishedAtMs = "finished_at_ms", wallSeconds = "wall_seconds", lostAcknowledged = "lost_acknowledged"
             case staleAcknowledgements = "stale_acknowledgements", staleLost = "stale_acknowledgements_lost"
             case residencyViolations = "residency_violations", acknowledgedPerSecond = "acknowledged_per_second"
@@ -116,6 +151,14 @@ public enum DrillReport {
                                        creditPercent: $0.creditPercent, met: $0.met) }
             minutes = result.checker.minutesByTenant.sorted { $0.key < $1.key }.flatMap { tenant, samples in
                 samples.map { Minute(tenant: tenant.rawValue, minute: $0.minute, requests: $0.requests, failures: $0.failures, downtime: $0.isDowntime) }
+            }
+            moves = result.checker.moves.map { finding in
+                let move = finding.move
+                return Move(id: move.id, tenant: move.tenant.rawValue, from: move.fromShard?.rawValue, to: move.toShard?.rawValue, toRealm: move.toRealm.rawValue,
+                            outcome: move.outcome, reason: move.reason, startedAtMs: move.startedAtMs, endedAtMs: move.endedAtMs,
+                            longestWriteGapMs: finding.longestGapMs, freezeMs: move.freezeMs, failedWrites: finding.failedWrites,
+                            neighbourFailures: finding.neighbourFailures, neighbourAcknowledged: finding.neighbourAcknowledged,
+                            neighbours: finding.neighbours.map(\.rawValue))
             }
             acknowledgedPerSecond = Dictionary(result.acknowledgedPerSecond.map { ($0.key.rawValue, $0.value) }, uniquingKeysWith: { a, _ in a })
         }

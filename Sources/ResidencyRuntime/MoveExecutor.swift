@@ -208,7 +208,8 @@ public final class MoveExecutor {
         if move.phase == .planned { try clearTarget(for: move.plan) }
         loop: while !move.phase.isFinal && move.phase != .retained {
             if move.sourceEpoch == nil { try recordEpochs(&move) }
-            var found = try circumstances(move)
+            // Fresh from the control store: a rollback may have been requested meanwhile.
+            var found = try circumstances(try control.move(id) ?? move)
             var decision = MoveMachine.decide(move.phase, found)
             if decision == .checkSubscription {
                 found.subscriptionSurvived = try subscriptionSurvives(&run)
@@ -523,7 +524,10 @@ public final class MoveExecutor {
                 case .unfreezeSource:
                     try sql(sides.source) { () throws(PostgresError) in try TenantFence.unfreeze(plan.tenant, on: sides.source) }
                 case .deleteTargetRows:
-                    try sql(sides.target) { () throws(PostgresError) in try sides.copy.deleteRows(on: sides.target) }
+                    try sql(sides.target) { () throws(PostgresError) in
+                        try sides.copy.stopCopies(on: sides.target)
+                        try sides.copy.deleteRows(on: sides.target)
+                    }
                 case .dropTracking:
                     try sql(sides.target) { () throws(PostgresError) in try sides.copy.dropTracking(on: sides.target) }
                     try sql(sides.source) { () throws(PostgresError) in try sides.copy.dropTracking(on: sides.source) }
@@ -560,6 +564,7 @@ public final class MoveExecutor {
             if try sides.copy.slotExists(on: sides.source) {
                 try sides.copy.dropSubscription(on: sides.target)
                 try sides.copy.dropSlot(on: sides.source)
+                try sides.copy.stopCopies(on: sides.target)
                 try sides.copy.deleteRows(on: sides.target)
             }
         }
@@ -569,13 +574,6 @@ public final class MoveExecutor {
         target.statementTimeoutMilliseconds = 0
         let clock = ContinuousClock()
         let started = clock.now
-        let replication: Connection
-        do {
-            replication = try Connection(connectionString: source.connectionString + " replication=database",
-                                         address: "127.0.0.1:\(sides.sourcePort) (replication)")
-        } catch {
-            throw RuntimeError(.unavailable, "cannot open a replication connection to the source: \(error)")
-        }
         let tables = plan.items.filter { $0.decision != .notEligible }.flatMap { item in
             item.dataset.tables.map { SnapshotCopy.Table(schema: item.dataset.schema, table: $0, weight: item.bytes / Int64(item.dataset.tables.count)) }
         }
@@ -584,35 +582,54 @@ public final class MoveExecutor {
         let piped = Mutex<Int64>(0)
         let id = run.move.id
         let stop = Mutex(false)
-        let copiedRows = try sql(sides.source) { () throws(PostgresError) in
-            let snapshot = try sides.copy.createSlotExportingSnapshot(on: replication)
-            let copying = Mutex<Result<Int64, PostgresError>?>(nil)
-            let copy = sides.copy
-            let (sourceSettings, targetSettings, workers) = (source, target, copyWorkers)
-            let thread = Thread {
-                do throws(PostgresError) {
-                    let rows = try SnapshotCopy.run(
-                        copy, snapshot: snapshot, tables: tables, source: sourceSettings, target: targetSettings, workers: workers,
-                        progress: { bytes in piped.withLock { $0 = bytes } }, shouldStop: { stop.withLock { $0 } })
-                    copying.withLock { $0 = .success(rows) }
-                } catch {
-                    copying.withLock { $0 = .failure(error) }
-                }
+        let copying = Mutex<Result<Int64, PostgresError>?>(nil)
+        let copy = sides.copy
+        let (sourceSettings, targetSettings, workers, sourcePort) = (source, target, copyWorkers, sides.sourcePort)
+        // The slot, its snapshot and the copy run on a thread of their own, watched from here:
+        // a source that stops answering (a partition, a failover) must not hang the move.
+        let thread = Thread {
+            do throws(PostgresError) {
+                let replication = try Connection(connectionString: sourceSettings.connectionString + " replication=database",
+                                                 address: "127.0.0.1:\(sourcePort) (replication)")
+                let snapshot = try copy.createSlotExportingSnapshot(on: replication)
+                // The replication connection (and with it the snapshot) stays open meanwhile.
+                let rows = try SnapshotCopy.run(
+                    copy, snapshot: snapshot, tables: tables, source: sourceSettings, target: targetSettings, workers: workers,
+                    progress: { bytes in piped.withLock { $0 = bytes } }, shouldStop: { stop.withLock { $0 } })
+                withExtendedLifetime(replication) {}
+                copying.withLock { $0 = .success(rows) }
+            } catch {
+                copying.withLock { $0 = .failure(error) }
             }
-            thread.start()
-            // Report progress and watch for a rollback request while the workers copy; the
-            // replication connection (and with it the snapshot) stays open meanwhile.
-            var shown: Int64 = 0
-            while true {
-                if let result = copying.withLock({ $0 }) { return try result.get() }
-                usleep(200_000)
-                let estimate = min(plannedRows, piped.withLock { $0 } * plannedRows / plannedBytes)
-                if estimate > shown, clock.now - started >= .seconds(1) {
-                    shown = estimate
-                    try? control.setMoveProgress(id, copiedRows: estimate, lagBytes: nil)
-                    observe(.copying(copiedRows: estimate, plannedRows: plannedRows, lagBytes: nil))
-                }
-                if (try? interruption(id)) != nil { stop.withLock { $0 = true } }
+        }
+        thread.name = "copy \(copy.name)"
+        thread.start()
+        // Report progress and watch for an interruption while the workers copy.
+        var shown: Int64 = 0
+        var stoppedAt: ContinuousClock.Instant?
+        let copiedRows: Int64
+        while true {
+            if let result = copying.withLock({ $0 }) {
+                copiedRows = try sql(sides.source) { () throws(PostgresError) in try result.get() }
+                break
+            }
+            usleep(200_000)
+            let estimate = min(plannedRows, piped.withLock { $0 } * plannedRows / plannedBytes)
+            if estimate > shown, clock.now - started >= .seconds(1) {
+                shown = estimate
+                try? control.setMoveProgress(id, copiedRows: estimate, lagBytes: nil)
+                observe(.copying(copiedRows: estimate, plannedRows: plannedRows, lagBytes: nil))
+            }
+            if stoppedAt == nil, let reason = try? interruption(id) {
+                stop.withLock { $0 = true }
+                stoppedAt = clock.now
+                observe(.note("stopping the copy: \(reason)"))
+            }
+            if let stoppedAt, clock.now - stoppedAt > .seconds(5) {
+                // Stuck on a source that does not answer: left behind. It commits nothing
+                // more (it asks `stop` before every buffer), and the rollback ends its
+                // sessions on the target before deleting the copied rows.
+                throw RuntimeError(.unavailable, "the copy was stopped and abandoned: its source does not answer")
             }
         }
         let elapsed = clock.now - started

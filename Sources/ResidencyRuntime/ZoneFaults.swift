@@ -38,9 +38,8 @@ public struct ZoneFaults {
     public func stop(_ zone: ZoneID, mode: Mode) throws(RuntimeError) -> [(node: NodeID, pids: [Int32])] {
         let members = try nodes(in: zone)
         try control.holdZone(zone, mode: mode.rawValue)
-        let processes = members.map { ($0, manager.processes($0.fileName)) }
-        let signal = mode == .powerLoss ? SIGKILL : SIGSTOP
-        for (_, pids) in processes { for pid in pids { kill(pid, signal) } }
+        let signalled = manager.signalAll(servers: members.map(\.fileName), mode == .powerLoss ? SIGKILL : SIGSTOP)
+        let processes = Array(zip(members, signalled))
         try? control.appendEvent(kind: "zone.stop", detail: "zone \(zone) \(mode.rawValue): \(processes.reduce(0) { $0 + $1.1.count }) process(es)")
         return processes
     }

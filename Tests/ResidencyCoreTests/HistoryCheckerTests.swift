@@ -114,4 +114,82 @@ import Testing
     func aMinuteIsDowntimeOnlyAboveFivePercentFailed(requests: Int, failures: Int, downtime: Bool) {
         #expect(Uptime.isDowntime(requests: requests, failures: failures) == downtime)
     }
+
+    // MARK: moves
+
+    /// `acme` moves from us-east-1 to eu-central-1 between t0+1000 and t0+3000; `nextDoor`
+    /// shares the source shard, `faraway` is on eu-west-1.
+    func moveHistory(_ writes: [DrillHistory.Write], outcome: String = "purged") -> DrillHistory {
+        let source = NodeID(shard: "us-east-1", zone: "us-east-a")
+        let target = NodeID(shard: shard, zone: "eu-central-a")
+        let move = DrillHistory.Move(tenant: acme, id: 7, fromShard: "us-east-1", toShard: shard, toRealm: "eu", startedAtMs: t0 + 1_000,
+                                     endedAtMs: t0 + 3_000, outcome: outcome, reason: "", freezeMs: 80)
+        return DrillHistory(writes: writes, promotions: [], faults: [], initialPrimaries: ["us-east-1": source, shard: target],
+                            finalPrimaries: ["us-east-1": source, shard: target], rows: [], moves: [move])
+    }
+
+    func write(_ id: String, of tenant: String, on shard: ShardID, at ms: Int64, _ outcome: DrillHistory.Write.Outcome = .ok) -> DrillHistory.Write {
+        DrillHistory.Write(id: id, tenant: TenantID(validating: tenant)!, shard: shard, invokedAtMs: t0 + ms, completedAtMs: t0 + ms + 10, outcome: outcome,
+                           acknowledgedBy: outcome == .ok ? NodeID(shard: shard, zone: ZoneID(String(shard.rawValue.dropLast(2)) + "-a")) : nil)
+    }
+
+    @Test func aMovingTenantsLongestWriteGapDuringItsMoveIsMeasuredFromStartToEnd() {
+        let writes = [
+            write("0", of: "acme", on: "us-east-1", at: 500),
+            write("1", of: "acme", on: "us-east-1", at: 1_190),   // acknowledged at 1200: gap 200 from the start
+            write("2", of: "acme", on: "us-east-1", at: 1_300, .failed),
+            write("3", of: "acme", on: "us-east-1", at: 1_390),   // acknowledged at 1400: gap 200
+            write("4", of: "acme", on: "us-east-1", at: 2_090),   // 2100: gap 700 (the freeze)
+            write("5", of: "acme", on: "us-east-1", at: 2_490),   // 2500, then 500 to the end
+        ]
+        let finding = HistoryChecker(history: moveHistory(writes), topology: topology, realms: [acme: "eu"]).moves
+        #expect(finding.map(\.longestGapMs) == [700])
+        #expect(finding.map(\.failedWrites) == [1])
+        let silent = HistoryChecker(history: moveHistory([write("0", of: "acme", on: "us-east-1", at: 500)]), topology: topology, realms: [:]).moves
+        #expect(silent.map(\.longestGapMs) == [2_000], "no acknowledgement during the move: unavailable throughout")
+    }
+
+    @Test func neighboursAreTheTenantsOfTheSourceAndTargetShardsAndTheirFailuresDuringTheMoveCount() {
+        let writes = [
+            write("a", of: "acme", on: "us-east-1", at: 1_500, .failed),
+            write("n1", of: "next-door", on: "us-east-1", at: 1_200),
+            write("n2", of: "next-door", on: "us-east-1", at: 2_200, .unknown),
+            write("n3", of: "next-door", on: "us-east-1", at: 3_500, .failed),   // after the move: not counted
+            write("t1", of: "over-there", on: shard, at: 1_800),
+            write("f1", of: "faraway", on: "eu-west-1", at: 1_800, .failed),     // another shard: not a neighbour
+        ]
+        let finding = HistoryChecker(history: moveHistory(writes), topology: topology, realms: [:]).moves.first
+        #expect(finding?.neighbours.map(\.rawValue) == ["next-door", "over-there"])
+        #expect(finding?.neighbourFailures == 1)
+        #expect(finding?.neighbourAcknowledged == 2)
+    }
+
+    @Test func aMovedTenantsWritesAcknowledgedOnItsNewShardDoNotCountAsTheOldShardsRecovery() {
+        let source = NodeID(shard: "us-east-1", zone: "us-east-a")
+        let fault = DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "us-east-a")
+        let movedWrite = DrillHistory.Write(id: "m", tenant: acme, shard: "us-east-1", invokedAtMs: t0 + 1_100, completedAtMs: t0 + 1_110, outcome: .ok,
+                                            acknowledgedBy: NodeID(shard: shard, zone: "eu-central-a"))
+        let recovered = DrillHistory.Write(id: "r", tenant: acme, shard: "us-east-1", invokedAtMs: t0 + 1_900, completedAtMs: t0 + 2_000, outcome: .ok,
+                                           acknowledgedBy: NodeID(shard: "us-east-1", zone: "us-east-b"))
+        let history = DrillHistory(writes: [movedWrite, recovered], promotions: [], faults: [fault], initialPrimaries: ["us-east-1": source],
+                                   finalPrimaries: ["us-east-1": NodeID(shard: "us-east-1", zone: "us-east-b")], rows: [])
+        #expect(HistoryChecker(history: history, topology: topology, realms: [:]).recoveryByShard["us-east-1"] == 1_000)
+    }
+
+    @Test func theVerdictJudgesEachMoveAgainstItsExpectedEndAndTheScenariosTargets() {
+        let order = Scenario.MoveOrder(tenant: acme, toRealm: "eu", toRegion: nil, expect: .done)
+        let scenario = Scenario(name: "m", summary: "", topologyDirectory: "", duration: .seconds(5), tenants: [], writersPerTenant: 1,
+                                writePause: .zero, faults: [Scenario.Fault(at: .seconds(1), action: .move, move: order)], rtoMax: .seconds(3), rpoMax: 0,
+                                slaTier: nil, expectRefused: [], expectUnavailable: [], moveGapMax: .milliseconds(1_000), expectNeighboursUnaffected: true)
+        let writes = [write("1", of: "acme", on: "us-east-1", at: 1_490), write("2", of: "acme", on: "us-east-1", at: 2_490),
+                      write("n", of: "next-door", on: "us-east-1", at: 1_500)]
+        func verdict(_ outcome: String) -> [String: Bool] {
+            let checker = HistoryChecker(history: moveHistory(writes, outcome: outcome), topology: topology, realms: [:])
+            let checks = DrillVerdict(scenario: scenario, checker: checker, refused: [], promotedOutsideRegion: [], sla: []).checks
+            return Dictionary(checks.filter { $0.name.hasPrefix("move 1") }.map { ($0.name, $0.held) }, uniquingKeysWith: { a, _ in a })
+        }
+        #expect(verdict("purged") == ["move 1: acme to eu": true, "move 1: acme's longest write gap": true, "move 1: neighbours' writes failed": true])
+        // Gaps: 1000 -> 1500 -> 2500 -> 3000: the longest is 1000 ms, exactly the limit.
+        #expect(verdict("rolled-back")["move 1: acme to eu"] == false, "expected done")
+    }
 }

@@ -126,6 +126,103 @@ import Testing
         #expect(invalid.status == 65)
         #expect(invalid.text.contains("impossible.yaml:6:12: unknown realm 'nowhere'"), "\(invalid.text)")
     }
+
+    func moveScenario(_ name: String, _ body: String) throws -> (ScenarioLoader.Loaded, Topology) {
+        let text = "name: \(name)\ndescription: test\ntopology: \(topology.topologyDirectory)\n" + body
+        let loaded = try ScenarioLoader.load(file: "\(name).yaml", text: text)
+        let loadedTopology = try TopologyLoader.load(directory: topology.topologyDirectory)
+        try ScenarioLoader.check(loaded, against: loadedTopology, file: "\(name).yaml")
+        return (loaded, loadedTopology)
+    }
+
+    /// The mover's rows on every node of `shard`.
+    func rows(of tenant: String, on shard: String) throws -> [Int] {
+        try topology.nodes().filter { $0.node.shard == ShardID(shard) }.map { node in
+            Int(try topology.connect(port: node.port).query("SELECT count(*) FROM jira.issues WHERE tenant_id = $1", [tenant]).scalar ?? "") ?? -1
+        }
+    }
+
+    @Test func aMoveUnderLoadLosesNothingLeavesNothingBehindAndSparesItsNeighboursTwiceInARow() throws {
+        let (loaded, loadedTopology) = try moveScenario("move-under-load", """
+            duration_s: 12
+            tenants:
+              - name: drill-mover
+                realm: all
+                region: east
+                seed_rows: 2000
+              - name: drill-one
+                realm: r0
+              - name: drill-two
+                realm: r1
+            faults:
+              - at_s: 3
+                action: move
+                tenant: drill-mover
+                to: r1
+            targets:
+              rto_max_s: 3
+              rpo_max: 0
+              move_gap_max_ms: 5000
+            expect:
+              neighbours_unaffected: true
+            """)
+        // The second run first puts the mover back in east, where the scenario starts it.
+        for run in 1...2 {
+            let result = try drill(loaded, loadedTopology)
+            #expect(result.verdict.passed, "run \(run): \(result.verdict.checks.filter { !$0.held })")
+            let finding = try #require(result.checker.moves.first)
+            #expect(finding.move.switched && finding.move.fromShard == "east-1" && finding.move.toShard == "west-1", "\(finding.move)")
+            #expect(finding.neighbours.map(\.rawValue) == ["drill-one", "drill-two"])
+            #expect(finding.neighbourAcknowledged > 0 && finding.neighbourFailures == 0)
+            #expect(finding.longestGapMs > 0)
+            #expect(result.checker.lostAcknowledged == 0 && result.checker.duplicates.isEmpty)
+            #expect(result.writes.ok > 100)
+            #expect(try rows(of: "drill-mover", on: "east-1").allSatisfy { $0 == 0 }, "the source copy is purged on every node")
+            #expect(try rows(of: "drill-mover", on: "west-1").allSatisfy { $0 > 2000 }, "every node of the target holds the tenant")
+            #expect(try topology.control().tenants().first { $0.id.rawValue == "drill-mover" }?.realm == "r1")
+        }
+    }
+
+    @Test func aSourceZoneLostDuringAMovesCopyRollsItBackAndTheMoveSucceedsOnceTheZoneIsBack() throws {
+        let before = try topology.shard("east-1")
+        let (loaded, loadedTopology) = try moveScenario("move-with-zone-loss", """
+            duration_s: 24
+            tenants:
+              - name: drill-mover-two
+                realm: all
+                region: east
+                seed_rows: 20000
+              - name: drill-one
+                realm: r0
+            faults:
+              - at_s: 3
+                action: move
+                tenant: drill-mover-two
+                to: r1
+                expect: rolled-back
+              - at_move_phase: prepared
+                action: power-loss
+                primary_of: east-1
+              - at_s: 12
+                action: heal
+              - at_s: 18
+                action: move
+                tenant: drill-mover-two
+                to: r1
+            targets:
+              rto_max_s: 3
+              rpo_max: 0
+            """)
+        let result = try drill(loaded, loadedTopology)
+        #expect(result.verdict.passed, "\(result.verdict.checks.filter { !$0.held })")
+        #expect(result.history.moves.map(\.outcome) == ["rolled-back", "purged"])
+        #expect(result.history.moves.first?.reason.contains("source shard east-1 failed over") == true, "\(result.history.moves.first?.reason ?? "")")
+        #expect(result.history.faults.map(\.action) == ["move", "power-loss", "heal", "move"])
+        #expect(result.history.faults[1].zone == before.primary.zone)
+        #expect(result.history.promotions.contains { $0.node.shard == "east-1" })
+        #expect(result.checker.lostAcknowledged == 0 && result.checker.duplicates.isEmpty)
+        #expect(try rows(of: "drill-mover-two", on: "east-1").allSatisfy { $0 == 0 })
+    }
 }
 
 /// A topology for drills: 2 regions x 3 zones, created with `up --no-coordinator` (the

@@ -452,4 +452,28 @@ import Testing
         if let lostZone { _ = try topology.residency(["zone", "start", lostZone]) }
         #expect(try eventually(60) { try topology.residency(["status"]).status == 0 }, "the lost zone rejoined")
     }
+
+    @Test func aSourceFailoverWhileNoExecutorRunsIsSeenByTheResumingOneFromTheRecordedEpochs() throws {
+        try createTenant("orphaned")
+        let killed = try topology.residency(["move", "start", "--tenant", "orphaned", "--to", "r1"], crashAt: "move.after-catching-up")
+        #expect(killed.status != 0)
+        let move = try #require(try topology.control().moves().last { $0.tenant.rawValue == "orphaned" })
+        #expect(move.phase == .catchingUp && move.sourceEpoch != nil && move.targetEpoch != nil)
+        let coordinator = try topology.startCoordinator()
+        #expect(try topology.waitForLeader())
+        let standby = try #require(try topology.nodes().first { $0.node.shard == "west-1" && $0.role == .standby }?.node)
+        let switched = try topology.residency(["switchover", "west-1", "--to", standby.zone.rawValue])
+        try #require(switched.status == 0, "\(switched.text)")
+        topology.stopCoordinator(coordinator)
+        let resumed = try topology.residency(["move", "resume", String(move.id)])
+        #expect(resumed.status == 2, "a move that ends rolled back exits 2 (unavailable): \(resumed.text)")
+        let after = try #require(try topology.control().move(move.id))
+        #expect(after.phase == .rolledBack)
+        #expect(after.reason.contains("source shard west-1 failed over"), "\(after.reason)")
+        #expect(try replicationObjects(port: west).isEmpty, "on the new source primary")
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try rows("orphaned", port: east).values.allSatisfy { $0 == 0 })
+        #expect(try !isFrozen("orphaned", port: west))
+        #expect(try topology.residency(["move", "start", "--tenant", "orphaned", "--to", "r1"]).status == 0)
+    }
 }

@@ -1,0 +1,79 @@
+import Foundation
+import ResidencyConfig
+import ResidencyCore
+import Testing
+
+@Suite struct ScenarioLoaderTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static let shipped: [String] = {
+        let folder = root.appendingPathComponent("simulations").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+    }()
+
+    @Test func everyShippedScenarioLoadsAndNamesOnlyWhatTheDefaultTopologyHas() throws {
+        #expect(Self.shipped.contains("move-under-load.yaml") && Self.shipped.contains("move-with-zone-loss.yaml"))
+        let topology = try TopologyLoader.load(directory: Self.root.appendingPathComponent("regions").path)
+        for name in Self.shipped {
+            let file = Self.root.appendingPathComponent("simulations/\(name)").path
+            let loaded = try ScenarioLoader.load(file: file)
+            try ScenarioLoader.check(loaded, against: topology, file: file)
+        }
+    }
+
+    @Test func theMoveScenariosSayWhoMovesWhereAndWhatTheyExpect() throws {
+        let underLoad = try ScenarioLoader.load(file: Self.root.appendingPathComponent("simulations/move-under-load.yaml").path).scenario
+        #expect(underLoad.faults.compactMap(\.move) == [Scenario.MoveOrder(tenant: TenantID(validating: "drill-mover")!, toRealm: "eu", toRegion: nil, expect: .done)])
+        #expect(underLoad.tenants.first { $0.name.rawValue == "drill-mover" }.map { ($0.realm, $0.region, $0.seedRows > 0) } ?? ("", nil, false) == ("global", "us-east", true))
+        #expect(underLoad.moveGapMax == .milliseconds(2000) && underLoad.expectNeighboursUnaffected)
+        let zoneLoss = try ScenarioLoader.load(file: Self.root.appendingPathComponent("simulations/move-with-zone-loss.yaml").path).scenario
+        #expect(zoneLoss.faults.map(\.action) == [.move, .powerLoss, .heal, .move])
+        #expect(zoneLoss.faults[1].atMovePhase == .prepared && zoneLoss.faults[1].primaryOf == "us-east-1")
+        #expect(zoneLoss.faults.compactMap(\.move?.expect) == [.rolledBack, .done])
+    }
+
+    func problems(_ faults: String, extra: String = "") -> [String] {
+        let text = """
+            name: t
+            topology: ../regions
+            duration_s: 30
+            tenants:
+              - name: mover
+                realm: global
+            faults:
+            \(faults)
+            targets:
+              rto_max_s: 3
+            \(extra)
+            """
+        do {
+            _ = try ScenarioLoader.load(file: "t.yaml", text: text)
+            return []
+        } catch {
+            return error.problems.map(\.description)
+        }
+    }
+
+    @Test func badMoveActionsAreRefusedAtTheirPosition() {
+        #expect(problems("  - at_s: 3\n    action: move\n    to: eu") == ["t.yaml:8:5: a move needs `tenant` and `to` (a realm)"])
+        #expect(problems("  - at_s: 3\n    action: move\n    tenant: stranger\n    to: eu")
+            == ["t.yaml:10:13: tenant 'stranger' is not one of the scenario's tenants (mover)"])
+        #expect(problems("  - at_s: 3\n    action: move\n    tenant: mover\n    to: eu\n    expect: maybe")
+            == ["t.yaml:12:13: a move ends `done` or `rolled-back`, not 'maybe'"])
+        #expect(problems("  - at_s: 3\n    action: heal\n    tenant: mover") == ["t.yaml:10:5: `tenant` belongs to a `move` action only"])
+        #expect(problems("  - at_move_phase: copying\n    action: heal") == ["t.yaml:8:3: `at_move_phase` needs a `move` action in the scenario"])
+        #expect(problems("  - at_move_phase: purged\n    action: heal\n  - at_s: 1\n    action: move\n    tenant: mover\n    to: eu")
+            == ["t.yaml:8:20: unknown move phase 'purged' (phases a running move journals: prepared, copying, catching-up, pre-verified, frozen, verified, switched, retained, rolling-back)"])
+        #expect(problems("  - action: heal") == ["t.yaml:8:5: a fault needs `at_s`, `at_move_phase` or both"])
+    }
+
+    @Test func aFaultWaitingForAMovePhaseStaysAfterItsMove() throws {
+        let faults = [
+            Scenario.Fault(at: .seconds(20), action: .heal),
+            Scenario.Fault(at: .seconds(4), action: .move, move: Scenario.MoveOrder(tenant: TenantID(validating: "mover")!, toRealm: "eu", toRegion: nil, expect: .rolledBack)),
+            Scenario.Fault(at: .zero, action: .powerLoss, zone: "us-east-a", atMovePhase: .prepared),
+            Scenario.Fault(at: .seconds(2), action: .coordinatorCrash),
+        ]
+        #expect(ScenarioLoader.inTimeOrder(faults).map(\.action) == [.coordinatorCrash, .move, .powerLoss, .heal])
+    }
+}
