@@ -176,7 +176,7 @@ public struct Drill {
                 DrillHistory.Write(
                     id: attempt.id, tenant: tenant, shard: shard, invokedAtMs: wallMs(attempt.invokedAt), completedAtMs: wallMs(attempt.completedAt),
                     outcome: DrillHistory.Write.Outcome(rawValue: attempt.outcome.rawValue) ?? .unknown,
-                    acknowledgedBy: attempt.acknowledgedBy.flatMap(Self.node))
+                    acknowledgedBy: attempt.acknowledgedBy.flatMap(Self.node), error: attempt.error)
             }
         }
         // The drill's moves keep no source copy: purged now, so that the residency check

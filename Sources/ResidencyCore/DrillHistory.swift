@@ -15,8 +15,12 @@ public struct DrillHistory: Hashable, Sendable {
         public let outcome: Outcome
         /// The node that acknowledged it, as the server reported in the same statement.
         public let acknowledgedBy: NodeID?
+        /// What the client saw when it failed or ended unknown.
+        public let error: String?
 
-        public init(id: String, tenant: TenantID, shard: ShardID, invokedAtMs: Int64, completedAtMs: Int64, outcome: Outcome, acknowledgedBy: NodeID?) {
+        public init(id: String, tenant: TenantID, shard: ShardID, invokedAtMs: Int64, completedAtMs: Int64, outcome: Outcome, acknowledgedBy: NodeID?,
+                    error: String? = nil) {
+            self.error = error
             self.id = id
             self.tenant = tenant
             self.shard = shard

@@ -53,7 +53,8 @@ public struct DrillVerdict: Hashable, Sendable {
             if scenario.expectNeighboursUnaffected {
                 checks.append(Check(
                     name: "move \(index + 1): neighbours' writes failed", expected: "0",
-                    measured: "\(finding.neighbourFailures) of \(finding.neighbourFailures + finding.neighbourAcknowledged) (\(finding.neighbours.map(\.rawValue).joined(separator: ", ")))",
+                    measured: "\(finding.neighbourFailures) of \(finding.neighbourFailures + finding.neighbourAcknowledged) (\(finding.neighbours.map(\.rawValue).joined(separator: ", ")))"
+                        + finding.neighbourErrors.map { "; \($0)" }.joined(),
                     held: finding.neighbourFailures == 0 && !finding.neighbours.isEmpty))
             }
         }

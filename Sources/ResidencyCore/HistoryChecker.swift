@@ -47,6 +47,8 @@ public struct HistoryChecker: Sendable {
         /// Their attempts, invoked during the move, that failed or ended unknown.
         public let neighbourFailures: Int
         public let neighbourAcknowledged: Int
+        /// The first few of those failures: tenant, outcome and what the client saw.
+        public let neighbourErrors: [String]
     }
 
     public init(history: DrillHistory, topology: Topology, realms: [TenantID: RealmID]) {
@@ -136,7 +138,10 @@ public struct HistoryChecker: Sendable {
             move: move, longestGapMs: gap, failedWrites: own.filter { $0.outcome != .ok }.count,
             neighbours: Set(neighbourWrites.map(\.tenant)).sorted(),
             neighbourFailures: neighbourWrites.filter { $0.outcome != .ok }.count,
-            neighbourAcknowledged: neighbourWrites.filter { $0.outcome == .ok }.count)
+            neighbourAcknowledged: neighbourWrites.filter { $0.outcome == .ok }.count,
+            neighbourErrors: neighbourWrites.filter { $0.outcome != .ok }.prefix(3).map { write in
+                "\(write.tenant) \(write.outcome.rawValue) after \(write.completedAtMs - write.invokedAtMs) ms: \(write.error ?? "no error text")"
+            })
     }
 
     /// The RPO in acknowledged writes: lost ones, plus stale acknowledgements that did not survive.

@@ -93,11 +93,11 @@ public enum DrillReport {
             let startedAtMs, endedAtMs, longestWriteGapMs: Int64
             let freezeMs: Int64?
             let failedWrites, neighbourFailures, neighbourAcknowledged: Int
-            let neighbours: [String]
+            let neighbours, neighbourErrors: [String]
             enum CodingKeys: String, CodingKey {
                 case id, tenant, from, to, outcome, reason, neighbours, toRealm = "to_realm", startedAtMs = "started_at_ms", endedAtMs = "ended_at_ms"
                 case longestWriteGapMs = "longest_write_gap_ms", freezeMs = "freeze_ms", failedWrites = "failed_writes"
-                case neighbourFailures = "neighbour_failures", neighbourAcknowledged = "neighbour_acknowledged"
+                case neighbourFailures = "neighbour_failures", neighbourAcknowledged = "neighbour_acknowledged", neighbourErrors = "neighbour_errors"
             }
         }
 
@@ -158,7 +158,7 @@ public enum DrillReport {
                             outcome: move.outcome, reason: move.reason, startedAtMs: move.startedAtMs, endedAtMs: move.endedAtMs,
                             longestWriteGapMs: finding.longestGapMs, freezeMs: move.freezeMs, failedWrites: finding.failedWrites,
                             neighbourFailures: finding.neighbourFailures, neighbourAcknowledged: finding.neighbourAcknowledged,
-                            neighbours: finding.neighbours.map(\.rawValue))
+                            neighbours: finding.neighbours.map(\.rawValue), neighbourErrors: finding.neighbourErrors)
             }
             acknowledgedPerSecond = Dictionary(result.acknowledgedPerSecond.map { ($0.key.rawValue, $0.value) }, uniquingKeysWith: { a, _ in a })
         }

@@ -57,7 +57,13 @@ struct DrillCommand: ParsableCommand {
             let result = try drill.run()
             results.append(result)
             try keep(result, in: directory)
-            if `repeat` > 1 { Terminal.error("run \(round): \(result.verdict.passed ? "passed" : "FAILED"), worst RTO \(result.checker.worstRecoveryMs.map { "\($0) ms" } ?? "-")") }
+            if `repeat` > 1 {
+                let moves = result.checker.moves.map { finding in
+                    "; move of \(finding.move.tenant) \(finding.move.outcome)" + (finding.move.freezeMs.map { ", freeze \($0) ms" } ?? "")
+                        + ", longest write gap \(finding.longestGapMs) ms"
+                }.joined()
+                Terminal.error("run \(round): \(result.verdict.passed ? "passed" : "FAILED"), worst RTO \(result.checker.worstRecoveryMs.map { "\($0) ms" } ?? "-")\(moves)")
+            }
         }
         let last = results[results.count - 1]
         if let report { try write(last, to: report) }
@@ -66,9 +72,17 @@ struct DrillCommand: ParsableCommand {
         } else {
             Terminal.output(DrillReport.text(last))
             if results.count > 1 {
-                let rtos = results.compactMap(\.checker.worstRecoveryMs).map(Double.init).sorted()
-                func at(_ q: Double) -> Double { rtos.isEmpty ? .nan : rtos[min(rtos.count - 1, Int((q * Double(rtos.count - 1)).rounded(.up)))] }
-                Terminal.output("\(results.count) runs, \(results.filter(\.verdict.passed).count) passed; worst-shard RTO median \(Int(at(0.5))) ms, p99 \(Int(at(0.99))) ms, max \(Int(rtos.last ?? .nan)) ms")
+                func figures(_ name: String, _ values: [Int64]) -> String {
+                    let sorted = values.sorted()
+                    guard let max = sorted.last else { return "" }
+                    func at(_ q: Double) -> Int64 { sorted[min(sorted.count - 1, Int((q * Double(sorted.count - 1)).rounded(.up)))] }
+                    return "; \(name) median \(at(0.5)) ms, p99 \(at(0.99)) ms, max \(max) ms"
+                }
+                let switched = results.flatMap(\.checker.moves).filter(\.move.switched)
+                Terminal.output("\(results.count) runs, \(results.filter(\.verdict.passed).count) passed"
+                    + figures("worst-shard RTO", results.compactMap(\.checker.worstRecoveryMs))
+                    + figures("move write freeze", switched.compactMap(\.move.freezeMs))
+                    + figures("moving tenant's longest write gap", switched.map(\.longestGapMs)))
             }
         }
         if !results.allSatisfy(\.verdict.passed) { throw ExitCode(Failure.checkFailed) }

@@ -162,6 +162,7 @@ import Testing
         #expect(finding?.neighbours.map(\.rawValue) == ["next-door", "over-there"])
         #expect(finding?.neighbourFailures == 1)
         #expect(finding?.neighbourAcknowledged == 2)
+        #expect(finding?.neighbourErrors.count == 1 && finding?.neighbourErrors.first?.hasPrefix("next-door unknown after 10 ms") == true)
     }
 
     @Test func aMovedTenantsWritesAcknowledgedOnItsNewShardDoNotCountAsTheOldShardsRecovery() {
