@@ -11,12 +11,12 @@ struct CoordinatorCommand: ParsableCommand {
         commandName: "coordinator",
         abstract: "Run the coordinator in the foreground: probe, fail over inside a region, fence, rejoin.",
         discussion: """
-            Only the holder of the lease (a row in the control database with an expiry and a
-            token) acts; a second instance waits, says so, and takes over when the lease
-            expires (3 s after the holder's last renewal). Every step is journaled before and
-            after it acts, so a coordinator killed at any step resumes on restart.
-            `residency up` starts one in the background (log: <state>/coordinator.log).
-            Local mode only: nodes on other hosts are not supported yet.
+            Only the holder of the lease (a row in the control database with an expiry and a \
+            token) acts; a second instance waits, says so, and takes over when the lease \
+            expires (3 s after the holder's last renewal). Every step is journaled before and \
+            after it acts, so a coordinator killed at any step resumes on restart. \
+            `residency up` starts one in the background (log: <state>/coordinator.log). \
+            Local mode only: nodes on other hosts are not supported yet. \
             Stops on SIGTERM or SIGINT, giving the lease up.
             """)
 

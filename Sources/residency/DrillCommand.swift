@@ -12,22 +12,20 @@ struct DrillCommand: ParsableCommand {
         commandName: "drill",
         abstract: "Run a scenario against real PostgreSQL processes and judge RTO, RPO, residency and SLA.",
         discussion: """
-            Brings the topology up if needed, creates the scenario's tenants, writes through
-            their connection strings, injects the faults on time, heals, waits until the
-            topology has converged, reads every node back and checks the history: acknowledged
-            writes lost (RPO), duplicates, acknowledgements by a former primary after its
-            successor's promotion, rows outside their realm, per-shard RTO, downtime minutes
-            and what they mean for the month's SLA. Refuses nodes with weakened durability.
-            Exit 0 when every target holds, 1 when one is missed, 2 when the drill could not run,
-            65 for an invalid scenario. The full result is also kept in <state>/drills/.
-            Example: residency drill simulations/zone-power-loss.yaml --report drill.md
+            Brings the topology up if needed, creates the scenario's tenants, writes through their connection strings, injects the faults on time (power loss, partition, crashes, and residency moves: a fault may wait for a move's phase), heals, waits until the topology has converged, reads every node back and checks the history: acknowledged writes lost (RPO), duplicates, acknowledgements by a former primary after its successor's promotion, rows outside their realm, per-shard RTO, each move's outcome, its tenant's longest write gap and its neighbours' failures, downtime minutes and what they mean for the month's SLA. Refuses nodes with weakened durability.
+
+            Exit 0 when every target holds, 1 when one is missed, 2 when the drill could not run, 65 for an invalid scenario. The full result is also kept in <state>/drills/.
+
+            Examples:
+              residency drill simulations/zone-power-loss.yaml --report drill.md
+              residency drill simulations/move-under-load.yaml --repeat 5
             """)
 
     @Argument(help: "The scenario file, e.g. simulations/zone-power-loss.yaml.")
     var scenario: String
     @Option(help: ArgumentHelp("Also write the report to FILE: .md, .html or .json.", valueName: "file"))
     var report: String?
-    @Option(help: "Run the scenario N times and print the RTO distribution.")
+    @Option(help: "Run the scenario N times and print the distributions of RTO, move freeze and write gap.")
     var `repeat`: Int = 1
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions

@@ -5,8 +5,8 @@ struct FailoverCommand: ParsableCommand {
         commandName: "failover",
         abstract: "Force a promotion the coordinator refused (two zones down): may lose acknowledged writes.",
         discussion: """
-            The coordinator refuses a failover it cannot prove safe (rule 2). --force promotes
-            the standby of the given zone anyway (still never outside the shard's region) and
+            The coordinator refuses a failover it cannot prove safe (rule 2). --force promotes \
+            the standby of the given zone anyway (still never outside the shard's region) and \
             the event log records that an operator forced it.
             """)
 

@@ -15,11 +15,11 @@ struct ReportCommand: ParsableCommand {
             commandName: "sla",
             abstract: "Monthly uptime per tenant and product, the tier's target, met or missed, and the service credit.",
             discussion: """
-                --from takes a drill's result (.json, from <state>/drills/ or --report) or a
-                monitoring export (.csv) with the header timestamp,tenant,product,requests,failures
-                (ISO 8601 UTC timestamps, bucketed by minute). A minute is downtime when more than
-                5 % of its requests failed; uptime = 100 % x (1 - downtime minutes / minutes in the
-                UTC month). Tiers and credit bands come from regions/topology.yaml. Bad rows are
+                --from takes a drill's result (.json, from <state>/drills/ or --report) or a \
+                monitoring export (.csv) with the header timestamp,tenant,product,requests,failures \
+                (ISO 8601 UTC timestamps, bucketed by minute). A minute is downtime when more than \
+                5 % of its requests failed; uptime = 100 % x (1 - downtime minutes / minutes in the \
+                UTC month). Tiers and credit bands come from regions/topology.yaml. Bad rows are \
                 reported with their line (exit 65). Exit 1 when a tenant missed its target.
                 """)
 

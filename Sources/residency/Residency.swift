@@ -16,12 +16,12 @@ struct Residency: ParsableCommand {
               residency zone stop eu-central-a   lose a zone: the coordinator fails over
               residency zone start eu-central-a  bring it back: nodes rejoin as standbys
               residency events                what the coordinator did, step by step
-              residency move start --tenant demo-global --to eu   move a tenant's data to its new realm
+              residency move start --tenant demo-global --to eu   move its data to eu
               residency report residency      where every copy of every tenant's rows lives
               residency down [--purge]        stop every server [and delete the data]
 
-            Exit codes: 0 done, every check held; 1 a check did not hold (unhealthy);
-            2 could not do it (a server unreachable, a step failed); 64 wrong command line;
+            Exit codes: 0 done, every check held; 1 a check did not hold (unhealthy); \
+            2 could not do it (a server unreachable, a step failed); 64 wrong command line; \
             65 invalid input (a topology file, a tenant name), with file:line:col where there is a file.
             """,
         subcommands: [

@@ -7,8 +7,8 @@ struct StatusCommand: ParsableCommand {
         commandName: "status",
         abstract: "Show every node: zone, role, port, reachability, replication state, replay lag.",
         discussion: """
-            Exits 0 when every shard has a primary and all its standbys streaming, 1 when not,
-            2 when the control server cannot be reached. The --json document is described in
+            Exits 0 when every shard has a primary and all its standbys streaming, 1 when not, \
+            2 when the control server cannot be reached. The --json document is described in \
             the README.
             """)
 

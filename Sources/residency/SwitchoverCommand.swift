@@ -5,9 +5,9 @@ struct SwitchoverCommand: ParsableCommand {
         commandName: "switchover",
         abstract: "Planned role swap inside a shard with no loss: the target catches up, then the roles swap.",
         discussion: """
-            The old primary stops acknowledging commits, the target replays everything it wrote,
-            the epoch is bumped, the target gets its synchronous standbys and is promoted; the
-            old primary is stopped and rejoins as a standby. Writes pause for the swap only.
+            The old primary stops acknowledging commits, the target replays everything it wrote, \
+            the epoch is bumped, the target gets its synchronous standbys and is promoted; the \
+            old primary is stopped and rejoins as a standby. Writes pause for the swap only. \
             Needs a running coordinator. Exit 1 when the coordinator refused.
             """)
 

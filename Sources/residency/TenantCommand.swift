@@ -12,9 +12,11 @@ struct TenantCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Pin a new tenant to a realm and place it on the least-loaded shard there.",
             discussion: """
-                The name must match [a-z0-9-]{1,63}. With --region the tenant goes to a shard of
+                The name must match [a-z0-9-]{1,63}. With --region the tenant goes to a shard of \
                 that region, which must belong to the realm. Refused input exits 65 and changes nothing.
-                Example: residency tenant create acme --realm eu --apps tempo-timesheets --demo-rows 100
+
+                Example:
+                  residency tenant create acme --realm eu --apps tempo-timesheets
                 """)
 
         @Argument(help: "The tenant's name, [a-z0-9-]{1,63}.")

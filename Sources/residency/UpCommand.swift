@@ -11,11 +11,11 @@ struct UpCommand: ParsableCommand {
         commandName: "up",
         abstract: "Create (once) and start the local topology: the control server and every node.",
         discussion: """
-            Each shard primary gets its own initdb (with data checksums); standbys are base
-            backups of it. Each primary waits for ANY 1 of its in-region standbys before it
-            acknowledges a commit. Running `up` again changes nothing on a running topology,
-            restarts a stopped one in the roles the control database records, and resumes one
-            whose creation was interrupted. It refuses (exit 65) when regions/ changed since
+            Each shard primary gets its own initdb (with data checksums); standbys are base \
+            backups of it. Each primary waits for ANY 1 of its in-region standbys before it \
+            acknowledges a commit. Running `up` again changes nothing on a running topology, \
+            restarts a stopped one in the roles the control database records, and resumes one \
+            whose creation was interrupted. It refuses (exit 65) when regions/ changed since \
             the topology was created, and lists the differences.
 
             As root, the servers run as the `postgres` OS user.

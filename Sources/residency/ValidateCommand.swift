@@ -8,7 +8,7 @@ struct ValidateCommand: ParsableCommand {
         commandName: "validate",
         abstract: "Check a topology directory; print file:line:col for every problem.",
         discussion: """
-            Loads topology.yaml and every region file, and checks names, realms, zones,
+            Loads topology.yaml and every region file, and checks names, realms, zones, \
             shards, ports and service levels. Exits 0 when valid, 65 when not.
             """)
 
