@@ -181,27 +181,18 @@ public struct Drill {
         }
         // The drill's moves keep no source copy: purged now, so that the residency check
         // sees where every moved tenant's data ends (a retained copy is frozen, pending deletion).
-        // (With retention 0 the leading coordinator may have purged it already.)
-        for move in mover.moves where move.outcome == MovePhase.retained.rawValue {
-            guard let id = move.id, try control.move(id)?.phase == .retained else { continue }
-            progress("purging the source copy of move \(id) (\(move.tenant) on \(move.fromShard?.rawValue ?? "?"))")
-            do {
-                _ = try MoveExecutor(layout: layout).purge(id)
-            } catch {
-                if try control.move(id)?.phase != .purged { throw error }
-            }
+        var moves = mover.moves
+        for index in moves.indices where moves[index].outcome == MovePhase.retained.rawValue {
+            guard let id = moves[index].id else { continue }
+            progress("purging the source copy of move \(id) (\(moves[index].tenant) on \(moves[index].fromShard?.rawValue ?? "?"))")
+            try purgeSourceCopy(of: id, layout: layout)
+            moves[index].outcome = MovePhase.purged.rawValue
         }
         var history = DrillHistory(
             writes: writes, promotions: try control.promotions(sinceMs: startedAtMs).map { DrillHistory.Promotion(node: $0.node, atMs: $0.atMs) },
             faults: injected, initialPrimaries: initialPrimaries,
             finalPrimaries: Dictionary(try control.shards().map { ($0.shard, $0.primary) }, uniquingKeysWith: { a, _ in a }), rows: [],
-            moves: mover.moves.map { move in
-                guard move.outcome == MovePhase.retained.rawValue else { return move }
-                return DrillHistory.Move(tenant: move.tenant, id: move.id, fromShard: move.fromShard, toShard: move.toShard, toRealm: move.toRealm,
-                                         startedAtMs: move.startedAtMs, endedAtMs: move.endedAtMs, outcome: MovePhase.purged.rawValue,
-                                         reason: move.reason, freezeMs: move.freezeMs)
-            },
-            missedFaults: missed)
+            moves: moves, missedFaults: missed)
         try beforeCheck(history)
         history.rows = try readBack(ids: writes.map(\.id), tenants: scenario.tenants.map(\.name), control: control, data: data)
 
@@ -252,13 +243,25 @@ public struct Drill {
             progress("placing \(tenant.name) back in \(tenant.realm)\(tenant.region.map { " (\($0))" } ?? ""), where the scenario starts it")
             let move = try executor.start(try executor.plan(tenant: tenant.name.rawValue, to: tenant.realm.rawValue, region: tenant.region?.rawValue),
                                           retentionDays: 0)
-            if move.phase == .retained { _ = try executor.purge(move.id) }
+            if move.phase == .retained { try purgeSourceCopy(of: move.id, layout: layout) }
             guard [.retained, .purged].contains(move.phase) || move.plan.pinOnly else {
                 throw RuntimeError(.unavailable, "could not place \(tenant.name) back in \(tenant.realm): move \(move.id) ended \(move.phase.rawValue): \(move.reason)")
             }
             moved = true
         }
         return moved
+    }
+
+    /// Deletes the source copy a drill's move retained (retention 0). The leading
+    /// coordinator may be purging it at the same moment: that is fine.
+    private func purgeSourceCopy(of id: Int64, layout: StateDirectory.Layout) throws {
+        let executor = try MoveExecutor(layout: layout)
+        guard try executor.control.move(id)?.phase == .retained else { return }
+        do {
+            _ = try executor.purge(id)
+        } catch {
+            if try executor.control.move(id)?.phase != .purged { throw error }
+        }
     }
 
     /// Refuses to run on nodes whose durability is weakened: they would pass drills they fail on real power loss.

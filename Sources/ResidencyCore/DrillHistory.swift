@@ -79,9 +79,9 @@ public struct DrillHistory: Hashable, Sendable {
         public let toRealm: RealmID
         public let startedAtMs: Int64
         public let endedAtMs: Int64
-        /// The phase it ended in (`retained`, `rolled-back`, ...), or `failed` when the
-        /// executor stopped with an error.
-        public let outcome: String
+        /// The phase it ended in (`retained`, `rolled-back`, ...; `purged` once the drill
+        /// deleted the source copy), or `failed` when the executor stopped with an error.
+        public var outcome: String
         /// Why it rolled back or stopped; the write freeze for a move that switched.
         public let reason: String
         public let freezeMs: Int64?
