@@ -355,7 +355,7 @@ import Testing
         #expect(try topology.residency(["move", "cancel", String(started)]).status == 65)
     }
 
-    @Test(arguments: [MovePhase.prepared, .copying, .catchingUp, .preVerified, .frozen, .verified, .switched])
+    @Test(arguments: [MovePhase.prepared, .copying, .catchingUp, .preVerified, .frozen, .verified, .switched, .retained])
     func aCoordinatorKilledAtAScheduledMovesStepIsReplacedAndTheMoveEndsWithEveryAcknowledgedWriteOnce(phase: MovePhase) throws {
         let tenant = "killed-\(phase.rawValue)"
         try createTenant(tenant)
@@ -385,6 +385,31 @@ import Testing
             #expect(try rows(tenant, port: east).values.allSatisfy { $0 == 0 })
             #expect(try !isFrozen(tenant, port: west))
         }
+    }
+
+    @Test func aCoordinatorKilledWhileRollingBackAScheduledMoveIsReplacedAndTheRollbackFinishes() throws {
+        let tenant = "killed-rolling-back"
+        try createTenant(tenant)
+        let scheduled = try topology.residency(["move", "schedule", "--tenant", tenant, "--to", "r1", "--window", try window(startingIn: 2, lasting: "PT5M")])
+        try #require(scheduled.status == 0, "\(scheduled.text)")
+        let control = try topology.control()
+        let id = try #require(try control.moves().last { $0.tenant.rawValue == tenant }?.id)
+        let doomed = try topology.startCoordinator(crashAt: "move.after-rolling-back")
+        // Once the move runs, an operator asks for its rollback: the coordinator dies right
+        // after journaling rolling-back, before undoing anything.
+        #expect(try eventually(30) { (try control.move(id)?.phase ?? .planned) > .planned })
+        try control.requestMoveRollback(id, reason: "test")
+        #expect(try eventually(40) { !LocalNodeManager.isAlive(doomed) }, "the coordinator never reached move.after-rolling-back")
+        topology.stopCoordinator(doomed)
+        #expect(try control.move(id)?.phase == .rollingBack)
+        let successor = try topology.startCoordinator()
+        defer { topology.stopCoordinator(successor) }
+        #expect(try eventually(60) { try control.move(id)?.phase == .rolledBack })
+        #expect(try replicationObjects(port: west).isEmpty)
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try rows(tenant, port: east).values.allSatisfy { $0 == 0 })
+        #expect(try !isFrozen(tenant, port: west))
+        #expect(try control.tenants().first { $0.id.rawValue == tenant }?.shard == "west-1")
     }
 
     @Test func aSourceZonePowerLossDuringTheCopyRollsTheMoveBackSayingWhyAndANewStartSucceeds() throws {
