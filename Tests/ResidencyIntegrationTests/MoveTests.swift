@@ -501,4 +501,43 @@ import Testing
         #expect(try !isFrozen("orphaned", port: west))
         #expect(try topology.residency(["move", "start", "--tenant", "orphaned", "--to", "r1"]).status == 0)
     }
+
+    @Test func aCopyStuckOnItsSourceIsAbandonedAndCommitsNothingWhenTheSourceWakesUp() throws {
+        let tenant = "stuck-copy"
+        let created = try topology.residency(["tenant", "create", tenant, "--realm", "all", "--region", "west",
+                                              "--apps", "tempo", "legacy", "--demo-rows", "100000"])
+        try #require(created.status == 0, "\(created.text)")
+        let control = try topology.control()
+        let source = try topology.connect(port: try west)
+        var stopped: Int32?
+        var notes: [String] = []
+        let executor = try MoveExecutor(layout: try topology.layout) { event in
+            if case let .note(text) = event { notes.append(text) }
+            // The first progress report comes a second into the copy (of ~5 s here): the
+            // source backend that reads the tenant's rows for it is stopped (SIGSTOP), as a
+            // server that stops answering would be, and a rollback is requested.
+            guard case .copying = event, stopped == nil, !notes.contains(where: { $0.hasPrefix("copied") }),
+                  let id = try? control.moves().last?.id,
+                  let pid = (try? source.query("""
+                      SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'COPY (SELECT%' AND state = 'active'
+                      """, ["residency_move_\(id)"]).scalar).flatMap({ $0.flatMap { Int32($0) } })
+            else { return }
+            kill(pid, SIGSTOP)
+            stopped = pid
+            try? control.requestMoveRollback(id, reason: "test")
+        }
+        let move = try executor.start(try executor.plan(tenant: tenant, to: "r1", region: nil), retentionDays: 7)
+        let pid = try #require(stopped, "no copy reader found to stop")
+        #expect(notes.contains { $0.hasPrefix("stopping the copy") }, "\(notes)")
+        #expect(move.phase == .rolledBack, "\(move.reason)")
+        #expect(try rows(tenant, port: east).values.allSatisfy { $0 == 0 })
+        // The reader wakes up after the rollback: the abandoned copy gets its next buffers
+        // and must commit nothing of them on the target.
+        kill(pid, SIGCONT)
+        Thread.sleep(forTimeInterval: 5)
+        #expect(try rows(tenant, port: east).values.allSatisfy { $0 == 0 }, "nothing of the abandoned copy reached the target")
+        #expect(try replicationObjects(port: west).isEmpty)
+        #expect(try replicationObjects(port: east).isEmpty)
+        #expect(try !isFrozen(tenant, port: west))
+    }
 }
