@@ -4,6 +4,8 @@ public enum MovePlanner {
         case unknownTenant(String, known: [TenantID])
         case placement(Placement.Refusal)
         case moveOpen(TenantID, move: Int64, phase: MovePhase)
+        /// Already pinned to the realm, on a shard of it (of the region asked for): the move would change nothing.
+        case nothingToMove(TenantID, realm: RealmID, shard: ShardID)
 
         public var description: String {
             switch self {
@@ -13,6 +15,8 @@ public enum MovePlanner {
                 refusal.description
             case let .moveOpen(tenant, move, phase):
                 "tenant \(tenant) already has move \(move) open (\(phase.rawValue)): wait for it, or `residency move rollback \(move)`"
+            case let .nothingToMove(tenant, realm, shard):
+                "tenant \(tenant) is already pinned to \(realm), on \(shard): nothing to move"
             }
         }
     }
@@ -47,6 +51,7 @@ public enum MovePlanner {
             if let region, !targetRealm.regions.contains(region) {
                 throw .placement(.regionOutsideRealm(region, realm: realm, realmRegions: targetRealm.regions))
             }
+            if tenant.realm == realm { throw .nothingToMove(tenant.id, realm: realm, shard: tenant.shard) }
             toShard = tenant.shard
         } else {
             do {

@@ -19,7 +19,7 @@ public enum ResidencyAudit {
     public enum Status: Hashable, Sendable, CustomStringConvertible {
         /// In a region of the tenant's realm.
         case inRealm
-        /// Outside the realm: the source copy of a switched move, deleted on `date`.
+        /// Outside the realm: the source copy of a switched (or retained) move, deleted on `date`.
         case pendingDeletion(move: Int64, date: String)
         /// Outside the realm: an app that is not residency-eligible (its data stays).
         case notEligible(app: String)
@@ -83,7 +83,10 @@ public enum ResidencyAudit {
             return .notEligible(app: dataset.name)
         }
         let movedHere = moves.filter { $0.plan.movingDatasets.contains { $0.schema == holding.schema } }
-        if let retained = movedHere.last(where: { $0.phase == .retained && $0.plan.fromShard == holding.node.shard }),
+        // The switch records the retention date in the same transaction that points the
+        // catalogue at the target, so a switched move's source copy is retained from that
+        // moment on, before its cleanup has run.
+        if let retained = movedHere.last(where: { ($0.phase == .switched || $0.phase == .retained) && $0.plan.fromShard == holding.node.shard }),
            let date = retained.retainUntil {
             return date > now ? .pendingDeletion(move: retained.id, date: date) : .retentionOver(move: retained.id, date: date)
         }

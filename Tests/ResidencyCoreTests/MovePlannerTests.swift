@@ -48,6 +48,13 @@ import Testing
         #expect(plan.steps.count == 1 && plan.steps[0].contains("no data moves"))
     }
 
+    @Test func aMoveThatWouldChangeNothingIsRefusedSayingWhereTheTenantIs() {
+        let refusal = MovePlanner.Refusal.nothingToMove(TenantID(validating: "acme")!, realm: "eu", shard: "eu-west-1")
+        #expect(throws: refusal) { try plan([tenant(realm: "eu", shard: "eu-west-1")], to: "eu") }
+        #expect(throws: refusal) { try plan([tenant(realm: "eu", shard: "eu-west-1")], to: "eu", region: "eu-west") }
+        #expect(refusal.description == "tenant acme is already pinned to eu, on eu-west-1: nothing to move")
+    }
+
     @Test func aRegionOutsideTheCurrentOneMovesDataEvenInsideTheRealm() throws {
         let plan = try plan([tenant(realm: "eu", shard: "eu-west-1")], to: "eu", region: "eu-central")
         #expect(!plan.pinOnly)

@@ -48,6 +48,14 @@ import Testing
         #expect(late?.flagged == true)
     }
 
+    @Test func aSwitchedMovesSourceCopyIsPendingDeletionBeforeItsCleanupRan() throws {
+        // The switch transaction records the retention date: from that moment no copy left on
+        // the source may count as a violation, even while the cleanup is still retried.
+        let switched = try move(3, phase: .switched, from: "us-east-1", to: "eu-west-1", retainUntil: "2026-12-04T10:00:00Z")
+        let eu = tenant(realm: "eu", shard: "eu-west-1")
+        #expect(status("jira", on: usNode, tenant: eu, moves: [switched]) == .pendingDeletion(move: 3, date: "2026-12-04T10:00:00Z"))
+    }
+
     @Test func anIneligibleAppStaysWhereItIsWithoutAFlag() {
         let eu = tenant(realm: "eu", shard: "eu-west-1", appShards: ["legacy": "us-east-1"])
         #expect(status("app_legacy", on: usNode, tenant: eu, moves: []) == .notEligible(app: "legacy"))
