@@ -75,7 +75,7 @@ public final class TenantWriter: Sendable {
             }
             do {
                 let node = try live.query(Self.insert, [tenant.rawValue, id, String(sequence)], deadline: invoked + attemptDeadline).scalar
-                let cancelled = live.takeNotices().contains { $0.message.contains("synchronous replication") }
+                let cancelled = live.takeNotices().contains(where: \.cancelsSynchronousWait)
                 record(WriteAttempt(id: id, invokedAt: invoked, completedAt: .now, outcome: cancelled ? .unknown : .ok,
                                     acknowledgedBy: cancelled ? nil : node, error: cancelled ? "wait for synchronous replication cancelled" : nil))
                 if writePause > .zero { Thread.sleep(forTimeInterval: writePause.inSeconds) }

@@ -27,6 +27,13 @@ public struct Move: Hashable, Sendable, Codable {
     /// epoch later means that shard failed over during the move); `nil` before it started.
     public var sourceEpoch: Int64?
     public var targetEpoch: Int64?
+    /// How long catch-up may take before the move rolls back (`nil`: the default of `MoveSettings`).
+    public var catchUpLimitMilliseconds: Int64?
+    /// Catch-up's last figures: WAL written on the source and applied by the target, per
+    /// second, and the time left at those rates (`nil`: unknown, or not gaining).
+    public var writtenBytesPerSecond: Int64?
+    public var appliedBytesPerSecond: Int64?
+    public var etaMilliseconds: Int64?
 
     public init(
         id: Int64, plan: MovePlan, phase: MovePhase, createdAt: String, updatedAt: String, switchedAt: String?, retainUntil: String?,

@@ -130,10 +130,10 @@ public struct MoveDriver: Sendable {
         case recordEpochs(source: Int64, target: Int64)
         /// Record why the current step is being retried (shown by `move status`).
         case journalReason(String)
-        /// Record catch-up progress.
-        case progress(CatchUpTrend)
-        /// Tell the operator (a progress line and an event).
-        case note(String)
+        /// Record catch-up progress (the last marker's round trip and the trend).
+        case progress(CatchUpTrend, roundTrip: Duration)
+        /// Tell the operator: a progress line, and an event of `kind` in the log.
+        case note(String, kind: String)
         /// Report `.woke` once `until` has passed.
         case wait(until: Instant)
         /// This run has ended: the move is `retained` or final.
@@ -197,6 +197,18 @@ public struct MoveDriver: Sendable {
 
     // MARK: observing and deciding
 
+    /// Why a step under way (a long copy) must stop, per the same rule as between steps:
+    /// `nil` when it may go on.
+    public func interruption(_ observation: Observation) -> String? {
+        var found = circumstances(observation)
+        found.subscriptionSurvived = nil
+        switch MoveMachine.decide(move.phase, found) {
+        case .redo, .ended: return nil
+        case let .rollBack(reason): return reason
+        case .checkSubscription: return "the target shard \(move.plan.toShard) failed over"
+        }
+    }
+
     /// What the observation means for the move, per `MoveMachine.decide`.
     func circumstances(_ observation: Observation) -> MoveMachine.Circumstances {
         var found = MoveMachine.Circumstances(rollbackRequested: observation.rollbackRequested)
@@ -252,8 +264,16 @@ public struct MoveDriver: Sendable {
                 phaseSince = now
                 actions += [
                     .recordEpochs(source: move.sourceEpoch ?? observation.sourceEpoch, target: failover.epochNow),
-                    .note("the target shard \(failover.shard) failed over at \(move.phase.rawValue) (epoch \(failover.epochBefore) -> \(failover.epochNow)); \(how): carrying on"),
+                    .note("the target shard \(failover.shard) failed over at \(move.phase.rawValue) (epoch \(failover.epochBefore) -> \(failover.epochNow)); \(how): carrying on",
+                          kind: "move.target-failed-over"),
                 ]
+                if move.phase == .verified {
+                    // Verified against the old target primary, which applied changes without
+                    // waiting for a standby: the new primary may lack the last of them.
+                    // Verify again there (every row: the pre-check's snapshots are gone).
+                    move.phase = .frozen
+                    actions.append(.enter(.frozen, reason: "verifying again on the new target primary"))
+                }
             }
             return actions + [.run(stepOut(of: move.phase))]
         }
@@ -327,7 +347,7 @@ public struct MoveDriver: Sendable {
             failures += 1
             let pause = settings.retryPause(attempt: failures)
             let reason = "\(step) failed (attempt \(failures)): \(failure.message); retrying in \(pause.inMilliseconds) ms"
-            return [.journalReason(reason), .note(reason)] + wait(until: now + pause, then: [.observe(primaries: false)])
+            return [.journalReason(reason), .note(reason, kind: "move.retry")] + wait(until: now + pause, then: [.observe(primaries: false)])
         }
         switch failure {
         case let .verificationDiffers(text):
@@ -358,7 +378,7 @@ public struct MoveDriver: Sendable {
     mutating func markerArrived(_ roundTrip: Duration, sample: CatchUpTrend.Sample?, now: Instant) -> [Action] {
         if let sample { trend.add(sample) }
         let since = phaseSince ?? now
-        var actions: [Action] = [.progress(trend)]
+        var actions: [Action] = [.progress(trend, roundTrip: roundTrip)]
         switch move.phase {
         case .catchingUp:
             if roundTrip <= settings.caughtUpRoundTrip { return actions + [.run(.preCheck)] }

@@ -33,6 +33,8 @@ public struct MoveSettings: Hashable, Sendable {
     public var subscriptionSurvivalLimit: Duration
     /// Pause between two checks of a surviving subscription that could not be checked yet.
     public var subscriptionCheckPause: Duration
+    /// How long one such check waits for its marker on the new target primary.
+    public var subscriptionMarkerTimeout: Duration
     /// The first pause before a failed step is retried from the switch on, or while rolling
     /// back; it doubles with every further failure up to `retryPauseMax`.
     public var retryPauseFirst: Duration
@@ -64,6 +66,7 @@ public struct MoveSettings: Hashable, Sendable {
         settlePollInterval: Duration = .milliseconds(250),
         subscriptionSurvivalLimit: Duration = .seconds(60),
         subscriptionCheckPause: Duration = .seconds(1),
+        subscriptionMarkerTimeout: Duration = .seconds(5),
         retryPauseFirst: Duration = .milliseconds(500),
         retryPauseMax: Duration = .seconds(10),
         rateWindow: Duration = .seconds(60),
@@ -84,6 +87,7 @@ public struct MoveSettings: Hashable, Sendable {
         self.settlePollInterval = settlePollInterval
         self.subscriptionSurvivalLimit = subscriptionSurvivalLimit
         self.subscriptionCheckPause = subscriptionCheckPause
+        self.subscriptionMarkerTimeout = subscriptionMarkerTimeout
         self.retryPauseFirst = retryPauseFirst
         self.retryPauseMax = retryPauseMax
         self.rateWindow = rateWindow
@@ -100,5 +104,18 @@ public struct MoveSettings: Hashable, Sendable {
             if pause >= retryPauseMax { return retryPauseMax }
         }
         return min(pause, retryPauseMax)
+    }
+
+    /// A limit given on a command line: ISO 8601 (`PT10M`) or a number with a unit
+    /// (`90s`, `10m`, `2h`); `nil` when malformed or not positive.
+    public static func parseLimit(_ text: String) -> Duration? {
+        if let milliseconds = MoveWindow.parseDuration(text) { return milliseconds > 0 ? .milliseconds(milliseconds) : nil }
+        guard let unit = text.last, let value = Int64(text.dropLast()), value > 0, value <= 1_000_000 else { return nil }
+        switch unit {
+        case "s": return .seconds(value)
+        case "m": return .seconds(value * 60)
+        case "h": return .seconds(value * 3600)
+        default: return nil
+        }
     }
 }

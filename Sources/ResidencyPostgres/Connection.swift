@@ -125,6 +125,11 @@ public final class Connection {
     public struct Notice: Sendable, Hashable {
         public let severity: String
         public let message: String
+
+        /// The server's WARNING that a commit's wait for synchronous replication was
+        /// cancelled (it carries no SQLSTATE of its own, only this text): the commit is
+        /// local only, its outcome unknown to a client.
+        public var cancelsSynchronousWait: Bool { severity == "WARNING" && message.contains("synchronous replication") }
     }
 
     /// The notices received since the last call, oldest first.

@@ -124,6 +124,38 @@ public struct LogicalCopy: Sendable {
             """, [name]).scalar.flatMap { Int64($0) }
     }
 
+    /// The source's WAL positions: how far it has written, and how far the move's slot
+    /// has confirmed what the target applied (`nil` while the slot is absent).
+    public func walPositions(on source: Connection) throws(PostgresError) -> (written: LSN, applied: LSN)? {
+        let row = try source.query("""
+            SELECT pg_current_wal_lsn()::text, confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1
+            """, [name]).rows.first
+        guard let row, let written = row[0].flatMap(LSN.init), let applied = row[1].flatMap(LSN.init) else { return nil }
+        return (written, applied)
+    }
+
+    /// Waits (up to `timeout`) until everything the target has applied so far is on a
+    /// synchronous standby of the target: a transactional logical message is written and
+    /// committed with `synchronous_commit = on`, and its commit waits for a standby to hold
+    /// the WAL up to it, which covers every transaction applied before. Throws when the
+    /// wait was cancelled (the commit is then only local) or timed out.
+    public func awaitStandby(on target: Connection, timeout: Duration) throws(PostgresError) {
+        _ = target.takeNotices()
+        try target.execute("BEGIN")
+        do {
+            try target.execute("SET LOCAL synchronous_commit = on")
+            try target.execute("SET LOCAL statement_timeout = \(max(timeout.inMilliseconds, 1))")
+            try target.query("SELECT pg_logical_emit_message(true, 'residency.move', $1)", ["\(name) switch barrier"])
+            try target.execute("COMMIT")
+        } catch {
+            _ = try? target.execute("ROLLBACK")
+            throw error
+        }
+        if target.takeNotices().contains(where: \.cancelsSynchronousWait) {
+            throw PostgresError(kind: .timeout, message: "no standby of the target confirmed the applied changes within \(timeout)", context: target.address)
+        }
+    }
+
     /// Inserts marker `seq`; see `MoveSchema`.
     public func insertMarker(_ seq: Int64, on source: Connection) throws(PostgresError) {
         try source.query("INSERT INTO residency.move_markers (tenant_id, move_id, seq) VALUES ($1, $2::bigint, $3::bigint) ON CONFLICT DO NOTHING",
@@ -132,16 +164,18 @@ public struct LogicalCopy: Sendable {
 
     // MARK: target
 
-    /// `CREATE SUBSCRIPTION` with `synchronous_commit = on` (the apply worker's commits wait
-    /// for the target's synchronous standby) connecting to the source with `connectionString`,
-    /// on the existing slot and without PostgreSQL's own initial copy (`copyRows` did it, in
-    /// binary, from the slot's snapshot): it streams every change after that snapshot.
+    /// `CREATE SUBSCRIPTION` with `synchronous_commit = off` connecting to the source with
+    /// `connectionString`, on the existing slot and without PostgreSQL's own initial copy
+    /// (`copyRows` did it, in binary, from the slot's snapshot): it streams every change
+    /// after that snapshot. Applied transactions do not each wait for a standby of the
+    /// target (under load that wait made catch-up slower than the tenant's own writes);
+    /// `awaitStandby` before the switch makes everything applied durable on one.
     public func createSubscription(on target: Connection, sourceConnectionString: String) throws(PostgresError) {
         guard try !subscriptionExists(on: target) else { return }
         try target.execute("""
             CREATE SUBSCRIPTION \(SQLText.identifier(name)) CONNECTION \(SQLText.literal(sourceConnectionString))
             PUBLICATION \(SQLText.identifier(name))
-            WITH (slot_name = \(SQLText.literal(name)), create_slot = false, copy_data = false, synchronous_commit = 'on')
+            WITH (slot_name = \(SQLText.literal(name)), create_slot = false, copy_data = false, synchronous_commit = 'off')
             """)
     }
 

@@ -66,8 +66,20 @@ public enum MoveReport {
         }
         if !plan.pinOnly {
             lines.append("  copied:   \(move.percentCopied)% of \(plan.movingRows) rows (\(bytes(plan.movingBytes)))")
-            if let lag = move.lagBytes { lines.append("  lag:      \(bytes(lag))") }
-            if let eta = eta(move) { lines.append("  ETA:      \(seconds(eta)) to the end of the copy (at the planned throughput)") }
+            if let lag = move.lagBytes {
+                var trend = "  lag:      \(bytes(lag))"
+                if let written = move.writtenBytesPerSecond, let applied = move.appliedBytesPerSecond {
+                    trend += "; the source writes \(bytes(written * 60))/min, the target applies \(bytes(applied * 60))/min"
+                    trend += applied > written ? " (shrinking)" : " (not shrinking)"
+                }
+                lines.append(trend)
+            }
+            if let eta = eta(move) {
+                lines.append("  ETA:      \(seconds(eta)) to the end of the " + (move.phase <= .copying ? "copy (at the planned throughput)" : "catch-up (at the current rates)"))
+            }
+            if move.phase == .catchingUp, let limit = move.catchUpLimitMilliseconds {
+                lines.append("  limit:    catch-up rolls back after \(seconds(limit))")
+            }
             if let copy = move.copyMilliseconds, copy > 0, let copied = move.copyBytes {
                 lines.append("  copy:     \(seconds(copy)), \(bytes(copied * 1000 / max(copy, 1)))/s")
             }
@@ -88,8 +100,10 @@ public enum MoveReport {
         JSONDocument.render(StatusDocument(version: JSONDocument.version, move: MoveDocument(move)), snakeCase: true)
     }
 
-    /// Milliseconds left of the copy at the plan's throughput; `nil` outside the copy.
+    /// Milliseconds left of the copy at the plan's throughput, or of the catch-up at its
+    /// measured rates; `nil` outside both (or while the target does not gain).
     static func eta(_ move: Move) -> Int64? {
+        if move.phase == .catchingUp || move.phase == .preVerified { return move.etaMilliseconds }
         guard move.phase <= .copying, move.plan.movingRows > 0 else { return nil }
         let left = 100 - Int64(move.percentCopied)
         return move.plan.estimatedCopyMilliseconds * left / 100
@@ -123,6 +137,10 @@ public enum MoveReport {
         let copiedRows: Int64
         let plannedRows: Int64
         let lagBytes: Int64?
+        /// Catch-up's rates: WAL written on the source and applied by the target, per second.
+        let writtenBytesPerSecond: Int64?
+        let appliedBytesPerSecond: Int64?
+        let catchUpLimitMilliseconds: Int64?
         let etaMilliseconds: Int64?
         let copyMilliseconds: Int64?
         let copyBytes: Int64?
@@ -150,6 +168,9 @@ public enum MoveReport {
             copiedRows = move.copiedRows
             plannedRows = move.plan.movingRows
             lagBytes = move.lagBytes
+            writtenBytesPerSecond = move.writtenBytesPerSecond
+            appliedBytesPerSecond = move.appliedBytesPerSecond
+            catchUpLimitMilliseconds = move.catchUpLimitMilliseconds
             etaMilliseconds = MoveReport.eta(move)
             copyMilliseconds = move.copyMilliseconds
             copyBytes = move.copyBytes

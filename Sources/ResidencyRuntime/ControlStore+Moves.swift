@@ -12,7 +12,7 @@ extension ControlStore {
         to_char(switched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         to_char(retain_until AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
         copied_rows, lag_bytes, copy_ms, copy_bytes, freeze_ms, reason, rollback_requested, verification, window_start_ms, window_ms,
-        source_epoch, target_epoch
+        source_epoch, target_epoch, catch_up_limit_ms, written_bps, applied_bps, eta_ms
         """
 
     static func encode(_ plan: MovePlan) -> String {
@@ -29,7 +29,7 @@ extension ControlStore {
         guard let id = Int64(row[0] ?? ""), let phase = MovePhase(rawValue: row[1] ?? ""),
               let plan = try? JSONDecoder().decode(MovePlan.self, from: Data((row[2] ?? "").utf8))
         else { return nil }
-        return Move(
+        var move = Move(
             id: id, plan: plan, phase: phase, createdAt: row[4] ?? "", updatedAt: row[5] ?? "", switchedAt: row[6], retainUntil: row[7],
             retentionDays: Int(row[3] ?? "") ?? 0, copiedRows: Int64(row[8] ?? "") ?? 0, lagBytes: row[9].flatMap { Int64($0) },
             copyMilliseconds: row[10].flatMap { Int64($0) }, copyBytes: row[11].flatMap { Int64($0) },
@@ -38,19 +38,24 @@ extension ControlStore {
                 row[17].flatMap { Int64($0) }.flatMap { $0 > 0 ? MoveWindow(startMilliseconds: start, durationMilliseconds: $0) : nil }
             },
             epochsAtStart: row[18].flatMap { Int64($0) }.flatMap { source in row[19].flatMap { Int64($0) }.map { (source, $0) } })
+        move.catchUpLimitMilliseconds = row[20].flatMap { Int64($0) }
+        move.writtenBytesPerSecond = row[21].flatMap { Int64($0) }
+        move.appliedBytesPerSecond = row[22].flatMap { Int64($0) }
+        move.etaMilliseconds = row[23].flatMap { Int64($0) }
+        return move
     }
 
     /// Records a new move in `planned` (to start when `window` opens, when given); refuses
     /// (invalid input) while the tenant has an open one.
-    public func insertMove(_ plan: MovePlan, retentionDays: Int, window: MoveWindow? = nil) throws(RuntimeError) -> Move {
+    public func insertMove(_ plan: MovePlan, retentionDays: Int, window: MoveWindow? = nil, catchUpLimit: Duration? = nil) throws(RuntimeError) -> Move {
         let row: [String?]?
         do {
             row = try connection.query("""
-                INSERT INTO control.moves (tenant_id, phase, plan, retention_days, window_start_ms, window_ms)
-                VALUES ($1, 'planned', $2, $3::int, $4::bigint, $5::bigint)
+                INSERT INTO control.moves (tenant_id, phase, plan, retention_days, window_start_ms, window_ms, catch_up_limit_ms, heartbeat_at)
+                VALUES ($1, 'planned', $2, $3::int, $4::bigint, $5::bigint, $6::bigint, clock_timestamp())
                 RETURNING \(Self.moveColumns)
                 """, [plan.tenant.rawValue, Self.encode(plan), String(retentionDays), window.map { String($0.startMilliseconds) },
-                      window.map { String($0.durationMilliseconds) }]).rows.first
+                      window.map { String($0.durationMilliseconds) }, catchUpLimit.map { String($0.inMilliseconds) }]).rows.first
         } catch {
             if error.sqlState == "23505", let open = try openMove(of: plan.tenant) {
                 throw RuntimeError(.invalidInput, MovePlanner.Refusal.moveOpen(plan.tenant, move: open.id, phase: open.phase).description)
@@ -205,6 +210,72 @@ extension ControlStore {
         try run { () throws(PostgresError) in
             try connection.query("SELECT id FROM control.moves WHERE phase = 'retained' AND retain_until <= clock_timestamp() ORDER BY id").rows
         }.compactMap { $0[0].flatMap { Int64($0) } }
+    }
+
+    /// The move as its executor sees it before deciding, with the control server's clock
+    /// (milliseconds since 1970); stamps the executor's heartbeat in the same statement.
+    public func observeMove(_ id: Int64) throws(RuntimeError) -> (move: Move, clockMilliseconds: Int64) {
+        let row = try run { () throws(PostgresError) in
+            try connection.query("""
+                UPDATE control.moves SET heartbeat_at = clock_timestamp() WHERE id = $1::bigint
+                RETURNING \(Self.moveColumns), (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                """, [String(id)]).rows.first
+        }
+        guard let row, let move = Self.move(from: row), let clock = row.last.flatMap({ $0.flatMap { Int64($0) } }) else {
+            throw RuntimeError(.unavailable, "control database: move \(id) is gone")
+        }
+        return (move, clock)
+    }
+
+    /// Why the current step of move `id` is being retried (what `move status` shows).
+    public func setMoveReason(_ id: Int64, _ reason: String) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            try connection.query("UPDATE control.moves SET reason = $2, updated_at = clock_timestamp() WHERE id = $1::bigint", [String(id), reason])
+        }
+    }
+
+    /// Catch-up's figures: lag, rates, ETA.
+    public func setMoveCatchUp(_ id: Int64, _ trend: CatchUpTrend) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            try connection.query("""
+                UPDATE control.moves SET lag_bytes = $2::bigint, written_bps = $3::bigint, applied_bps = $4::bigint, eta_ms = $5::bigint,
+                    heartbeat_at = clock_timestamp(), updated_at = clock_timestamp()
+                WHERE id = $1::bigint
+                """, [String(id), trend.lagBytes.map(String.init), trend.writtenBytesPerSecond.map(String.init),
+                      trend.appliedBytesPerSecond.map(String.init), trend.eta.map { String($0.inMilliseconds) }])
+        }
+    }
+
+    /// Every move that is not ended, with the age of its heartbeat (milliseconds; `nil`
+    /// when never stamped), whether another session holds its executor lock, and the
+    /// control server's clock.
+    public func movesToWatch() throws(RuntimeError) -> [(move: Move, heartbeatAgeMilliseconds: Int64?, locked: Bool, clockMilliseconds: Int64)] {
+        let rows = try run { () throws(PostgresError) in
+            try connection.query("""
+                SELECT \(Self.moveColumns),
+                    (extract(epoch FROM clock_timestamp() - heartbeat_at) * 1000)::bigint,
+                    EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                            AND l.classid = hashtext('residency.move')::oid AND l.objid = m.id::int::oid AND l.pid <> pg_backend_pid()),
+                    (extract(epoch FROM clock_timestamp()) * 1000)::bigint
+                FROM control.moves m WHERE phase NOT IN ('retained', 'purged', 'rolled-back', 'cancelled') ORDER BY id
+                """).rows
+        }
+        return rows.compactMap { row in
+            guard let move = Self.move(from: row) else { return nil }
+            let extra = row.suffix(3).map { $0 }
+            return (move, extra[0].flatMap { Int64($0) }, extra[1] == "t", extra[2].flatMap { Int64($0) } ?? 0)
+        }
+    }
+
+    /// Ends the control session that holds move `id`'s executor lock (a frozen executor):
+    /// the lock is freed and that executor's next journal write fails.
+    public func deposeMoveExecutor(_ id: Int64) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            _ = try connection.query("""
+                SELECT pg_terminate_backend(l.pid) FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                    AND l.classid = hashtext('residency.move')::oid AND l.objid = $1::int::oid AND l.pid <> pg_backend_pid()
+                """, [String(id)])
+        }
     }
 
     /// Takes the session-level advisory lock that marks move `id` as being executed by this

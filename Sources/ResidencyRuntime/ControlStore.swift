@@ -125,6 +125,11 @@ public final class ControlStore {
         ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS window_ms bigint;
         ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS source_epoch bigint;
         ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS target_epoch bigint;
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz DEFAULT clock_timestamp();
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS catch_up_limit_ms bigint;
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS written_bps bigint;
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS applied_bps bigint;
+        ALTER TABLE control.moves ADD COLUMN IF NOT EXISTS eta_ms bigint;
         DROP INDEX IF EXISTS control.moves_one_open_per_tenant;
         CREATE UNIQUE INDEX moves_one_open_per_tenant ON control.moves (tenant_id) WHERE phase NOT IN (\(MovePhase.closedSQLList));
         """

@@ -9,7 +9,7 @@ struct MoveCommand: ParsableCommand {
         commandName: "move",
         abstract: "Plan and run residency moves: a tenant's data to a shard of another realm, verified, reversible until the switch.",
         discussion: """
-            A move copies every residency-eligible dataset of the tenant (its products and eligible apps) from a logical slot's snapshot in binary COPY format, streams later changes (row filter on the tenant, synchronous_commit = on), hashes every row on both sides while writers keep writing, freezes the tenant's writes on the source (tens of milliseconds), verifies the rows changed since, switches the catalogue entry, and keeps the frozen source copy for the retention period. Apps that are not residency-eligible stay where they are.
+            A move copies every residency-eligible dataset of the tenant (its products and eligible apps) from a logical slot's snapshot in binary COPY format, streams later changes (row filter on the tenant; applied without waiting for a standby, and the switch waits until a standby of the target holds everything applied), hashes every row on both sides while writers keep writing, freezes the tenant's writes on the source (tens of milliseconds), verifies the rows changed since, switches the catalogue entry, and keeps the frozen source copy for the retention period. Apps that are not residency-eligible stay where they are.
 
               move plan --tenant acme --to eu      what would move, how long, which steps
               move start --tenant acme --to eu     run it now, with progress
@@ -18,6 +18,8 @@ struct MoveCommand: ParsableCommand {
               move status 3                        phase, percent copied, lag, ETA
               move rollback 3                      undo it (any time before the switch)
               move purge 3                         delete the retained source copy now
+
+            A move goes on by itself: a step that fails before the switch rolls it back (after waiting up to 15 s for a failover to explain it), a step after the switch is retried against the shards' current primaries until it is done, and a move whose process died (a killed `move start`, a crashed coordinator) is adopted by the leading coordinator within seconds.
             """,
         subcommands: [Plan.self, Start.self, Schedule.self, Cancel.self, List.self, Status.self, Rollback.self, Purge.self, Resume.self])
 
@@ -36,6 +38,20 @@ struct MoveCommand: ParsableCommand {
                 throw Failure(message: "--retention-days must be from 0 to 3650, not \(retentionDays)", exitCode: Failure.invalidInput)
             }
             return retentionDays
+        }
+    }
+
+    struct CatchUpLimitOption: ParsableArguments {
+        @Option(name: .customLong("catch-up-limit"),
+                help: ArgumentHelp("How long catch-up may take before the move rolls back and says why, with the written and applied rates (PT10M, 90s, 10m, 2h).", valueName: "duration"))
+        var catchUpLimit: String = "PT10M"
+
+        /// The limit; malformed or not positive is an invalid-input failure (exit 65) naming the value.
+        func limit() throws -> Duration {
+            guard let limit = MoveSettings.parseLimit(catchUpLimit) else {
+                throw Failure(message: "--catch-up-limit must be a positive duration (PT10M, 90s, 10m, 2h), not '\(catchUpLimit)'", exitCode: Failure.invalidInput)
+            }
+            return limit
         }
     }
 
@@ -67,20 +83,22 @@ struct MoveCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Plan and run a move now, to the switch and cleanup; progress on a terminal.",
             discussion: """
-            Exit 0: switched (the tenant's writes go to the target; the source copy stays frozen until its retention ends). Exit 1: verification found differences and the move rolled back (the source is unfrozen; start it again). Exit 2: a step failed; the message says what was left (a move rolled back, or stopped past its switch: `move resume ID`). Exit 65: refused (unknown tenant or realm, no shard there, a move already open).
+            Exit 0: switched (the tenant's writes go to the target; the source copy stays frozen until its retention ends). Exit 1: verification found differences and the move rolled back (the source is unfrozen; start it again). Exit 2: the move rolled back (a step failed, a failover of the source, catch-up past its limit: the message says why), or this process lost the control database (the leading coordinator adopts the move within seconds). Exit 65: refused (unknown tenant or realm, no shard there, a move already open, a move that would change nothing).
             """)
 
         @OptionGroup var target: Target
         @OptionGroup var retention: RetentionOption
+        @OptionGroup var catchUp: CatchUpLimitOption
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             let retentionDays = try retention.days()
+            let catchUpLimit = try catchUp.limit()
             let executor = try MoveExecutor(layout: try state.directory.requireLayout(), observe: MoveCommand.progress())
             let plan = try executor.plan(tenant: target.tenant, to: target.to, region: target.region)
             if !output.json { Terminal.progressLine("plan: \(plan.pinOnly ? "pin only, no data moves" : "\(plan.movingRows) rows (\(MoveReport.bytes(plan.movingBytes))) from \(plan.fromShard) to \(plan.toShard)")") }
-            let move = try executor.start(plan, retentionDays: retentionDays)
+            let move = try executor.start(plan, retentionDays: retentionDays, catchUpLimit: catchUpLimit)
             try MoveCommand.finish(move, json: output.json)
         }
     }
@@ -96,11 +114,13 @@ struct MoveCommand: ParsableCommand {
         @Option(help: ArgumentHelp("START/DURATION, UTC: 2026-12-01T02:00Z/PT2H.", valueName: "window"))
         var window: String
         @OptionGroup var retention: RetentionOption
+        @OptionGroup var catchUp: CatchUpLimitOption
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             let retentionDays = try retention.days()
+            let catchUpLimit = try catchUp.limit()
             let parsed: MoveWindow
             do {
                 parsed = try MoveWindow.parse(window)
@@ -109,7 +129,7 @@ struct MoveCommand: ParsableCommand {
             }
             let executor = try MoveExecutor(layout: try state.directory.requireLayout())
             let plan = try executor.plan(tenant: target.tenant, to: target.to, region: target.region)
-            let move = try executor.schedule(plan, window: parsed, retentionDays: retentionDays)
+            let move = try executor.schedule(plan, window: parsed, retentionDays: retentionDays, catchUpLimit: catchUpLimit)
             Terminal.output(output.json ? MoveReport.statusJSON(move) : MoveReport.statusText(move))
         }
     }
@@ -130,7 +150,7 @@ struct MoveCommand: ParsableCommand {
 
     struct Resume: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Continue a move that stopped (its process died, or a step after the switch failed) from its journaled phase.")
+            abstract: "Continue a move whose process died from its journaled phase now (the leading coordinator also adopts it within seconds).")
 
         @OptionGroup var move: MoveIDArgument
         @OptionGroup var state: StateOptions
@@ -218,8 +238,8 @@ struct MoveCommand: ParsableCommand {
             case let .copying(copied, planned, lag):
                 let percent = planned > 0 ? min(100, copied * 100 / planned) : 100
                 line("copying: \(percent)% (\(copied) of \(planned) rows)" + (lag.map { ", lag \(MoveReport.bytes($0))" } ?? ""))
-            case let .catchingUp(roundTrip, lag):
-                line("catching up: marker round trip \(roundTrip.inMilliseconds) ms" + (lag.map { ", lag \(MoveReport.bytes($0))" } ?? ""))
+            case let .catchingUp(roundTrip, trend):
+                line("catching up: marker round trip \(roundTrip.inMilliseconds) ms" + (trend.summary.isEmpty ? "" : ", \(trend.summary)"))
             case let .note(text):
                 line(text)
             }

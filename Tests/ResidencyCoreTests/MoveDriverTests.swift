@@ -211,6 +211,17 @@ import Testing
         #expect(isRollback(lost.handle(.observed(observation(target: 2)), now: t0), containing: "did not survive on its new primary"))
     }
 
+    @Test func aTargetFailoverAfterVerificationVerifiesAgainOnTheNewPrimaryBeforeTheSwitch() throws {
+        // The subscription applies without waiting for a standby: the new target primary
+        // may lack the last applied changes that the old one verified.
+        var driver = try driver(at: .verified)
+        #expect(driver.handle(.observed(observation(target: 2)), now: t0) == [.run(.checkSubscription)])
+        _ = driver.handle(.subscriptionChecked(survived: true), now: t0)
+        let actions = driver.handle(.observed(observation(target: 2)), now: t0)
+        #expect(actions.suffix(2) == [.enter(.frozen, reason: "verifying again on the new target primary"), .run(.verify(timeout: settings.freezeTimeout))])
+        #expect(driver.phase == .frozen)
+    }
+
     @Test func aSubscriptionThatCannotBeCheckedIsRetriedUntilItsLimitThenCountsAsLost() throws {
         var driver = try driver(at: .catchingUp)
         _ = driver.handle(.observed(observation(target: 2)), now: t0)

@@ -205,12 +205,15 @@ import Testing
         try createTenant("steady", realm: "r0")
         let before = try topology.control().moves().count
         for arguments in [["--tenant", "nobody", "--to", "r1"], ["--tenant", "steady", "--to", "mars"],
-                          ["--tenant", "steady", "--to", "r1", "--region", "west"]] {
+                          ["--tenant", "steady", "--to", "r1", "--region", "west"], ["--tenant", "steady", "--to", "r0"],
+                          ["--tenant", "steady", "--to", "r1", "--catch-up-limit", "soon"]] {
             for command in ["plan", "start"] {
                 let refused = try topology.residency(["move", command] + arguments)
                 #expect(refused.status == 65, "move \(command) \(arguments): \(refused.text)")
             }
         }
+        let nothing = try topology.residency(["move", "start", "--tenant", "steady", "--to", "r0"])
+        #expect(nothing.text.contains("tenant steady is already pinned to r0, on west-1: nothing to move"), "\(nothing.text)")
         #expect(try topology.residency(["move", "start", "--tenant", "steady", "--to", "r1", "--retention-days", "99999"]).status == 65)
         #expect(try topology.residency(["move", "rollback", "99999"]).status == 65)
         #expect(try topology.control().moves().count == before)
@@ -265,6 +268,9 @@ import Testing
         #expect(killed.status != 0)
         let move = try #require(try topology.control().moves().last { $0.tenant.rawValue == "crash-late" })
         #expect(move.phase == .switched)
+        #expect(move.retainUntil != nil, "the switch transaction itself records the retained copy")
+        let audit = try topology.residency(["report", "residency"])
+        #expect(audit.status == 0, "the source copy of a switched move is pending deletion, not a violation: \(audit.text)")
         #expect(try topology.control().tenants().first { $0.id.rawValue == "crash-late" }?.shard == "east-1")
         #expect(try topology.residency(["move", "rollback", String(move.id)]).status == 65, "no rollback past the switch")
         let resumed = try topology.residency(["move", "resume", String(move.id)])
@@ -484,12 +490,17 @@ import Testing
         #expect(killed.status != 0)
         let move = try #require(try topology.control().moves().last { $0.tenant.rawValue == "orphaned" })
         #expect(move.phase == .catchingUp && move.sourceEpoch != nil && move.targetEpoch != nil)
+        // The switchover needs a coordinator, which would adopt the orphaned move at once:
+        // this session holds the move's executor lock meanwhile, as a live executor would.
+        let holder = try topology.control()
+        try #require(try holder.lockMove(move.id))
         let coordinator = try topology.startCoordinator()
         #expect(try topology.waitForLeader())
         let standby = try #require(try topology.nodes().first { $0.node.shard == "west-1" && $0.role == .standby }?.node)
         let switched = try topology.residency(["switchover", "west-1", "--to", standby.zone.rawValue])
         try #require(switched.status == 0, "\(switched.text)")
         topology.stopCoordinator(coordinator)
+        try holder.unlockMove(move.id)
         let resumed = try topology.residency(["move", "resume", String(move.id)])
         #expect(resumed.status == 2, "a move that ends rolled back exits 2 (unavailable): \(resumed.text)")
         let after = try #require(try topology.control().move(move.id))
