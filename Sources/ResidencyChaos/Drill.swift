@@ -12,6 +12,10 @@ import Glibc
 /// creates the tenants, writes through their connection strings, injects the faults on
 /// time, heals, waits until the topology has converged, reads every node back and checks.
 public struct Drill {
+    /// How long the drill waits after its duration for a move still running: longer than
+    /// the default catch-up limit (10 min) plus a verification and a rollback.
+    static let moveEndMax: Duration = .seconds(20 * 60)
+
     public let scenario: Scenario
     public let topology: Topology
     public let topologyDirectory: String
@@ -93,7 +97,7 @@ public struct Drill {
         let wallMs: @Sendable (ContinuousClock.Instant) -> Int64 = { [startedAtMs, startedAt] instant in
             startedAtMs + (instant - startedAt).inMilliseconds
         }
-        let mover = DrillMover(layout: layout, wallMs: wallMs)
+        let mover = DrillMover(layout: layout, holdAt: Set(scenario.faults.compactMap(\.atMovePhase)), wallMs: wallMs)
         var movesReported = 0
         progress("workload: \(writers.count) writer(s) for \(scenario.tenants.count) tenant(s), \(scenario.duration)")
         writers.forEach { $0.2.start() }
@@ -152,11 +156,16 @@ public struct Drill {
                 mover.start(order)
             }
             injected.append(DrillHistory.Fault(atMs: wallMs(.now), action: fault.action.rawValue, zone: zone))
+            if let phase = fault.atMovePhase { mover.release(phase) }
         }
         wait(until: startedAt + scenario.duration)
         if mover.isRunning {
-            progress("waiting for the move to end (writers keep writing)")
-            while mover.isRunning { wait(until: ContinuousClock.now + Duration.seconds(1)) }
+            // A move ends by itself (its catch-up has a limit, every other wait too); this
+            // bound only guards the drill against a bug.
+            progress("waiting for the move to end (writers keep writing; at most \(Self.moveEndMax.inMilliseconds / 60_000) min)")
+            let deadline = ContinuousClock.now + Self.moveEndMax
+            while mover.isRunning && ContinuousClock.now < deadline { wait(until: ContinuousClock.now + Duration.seconds(1)) }
+            if mover.isRunning { throw RuntimeError(.unavailable, "the drill's move has not ended within \(Self.moveEndMax.inMilliseconds / 60_000) min: see `residency move list`") }
         }
         for move in mover.moves.dropFirst(movesReported) { progress(DrillMover.summary(move)) }
         let attempts = writers.map { ($0.0, $0.1, $0.2.stop()) }

@@ -10,18 +10,41 @@ import Synchronization
 final class DrillMover: Sendable {
     struct Running: Sendable {
         var reached: Set<MovePhase> = []
+        /// Phases whose faults have fired: the move held there goes on.
+        var released: Set<MovePhase> = []
         var ended = false
     }
 
     let layout: StateDirectory.Layout
     /// The drill's clock: milliseconds since 1970 on the control server's clock.
     let wallMs: @Sendable (ContinuousClock.Instant) -> Int64
+    /// Phases that a fault waits for (`at_move_phase`): a move that journals one is held
+    /// right there, before its next step, until the fault has fired (at most `holdMax`),
+    /// so that the fault lands in that phase and not in a later one.
+    let holdAt: Set<MovePhase>
+    let holdMax: Duration = .seconds(30)
     private let running = Mutex<Running?>(nil)
     private let records = Mutex<[DrillHistory.Move]>([])
 
-    init(layout: StateDirectory.Layout, wallMs: @escaping @Sendable (ContinuousClock.Instant) -> Int64) {
+    init(layout: StateDirectory.Layout, holdAt: Set<MovePhase> = [], wallMs: @escaping @Sendable (ContinuousClock.Instant) -> Int64) {
         self.layout = layout
+        self.holdAt = holdAt
         self.wallMs = wallMs
+    }
+
+    /// The fault that waited for `phase` has fired: the held move goes on.
+    func release(_ phase: MovePhase) {
+        running.withLock { _ = $0?.released.insert(phase) }
+    }
+
+    /// On the move's thread, right after it journaled `phase`.
+    private func reached(_ phase: MovePhase) {
+        running.withLock { _ = $0?.reached.insert(phase) }
+        guard holdAt.contains(phase) else { return }
+        let deadline = ContinuousClock.now + holdMax
+        while ContinuousClock.now < deadline, running.withLock({ $0?.released.contains(phase) }) != true {
+            usleep(5_000)
+        }
     }
 
     /// One line about how a move ended, for the drill's progress.
@@ -84,7 +107,7 @@ final class DrillMover: Sendable {
             let executor = try MoveExecutor(layout: layout) { [self] event in
                 guard case let .phase(move) = event else { return }
                 id = move.id
-                _ = running.withLock { $0?.reached.insert(move.phase) }
+                reached(move.phase)
             }
             plan = try executor.plan(tenant: order.tenant.rawValue, to: order.toRealm.rawValue, region: order.toRegion?.rawValue)
             // The drill purges the source copy itself once the topology has converged.

@@ -202,7 +202,7 @@ public enum ScenarioLoader {
     }
 
     /// A `move` action's `tenant` (one of the scenario's), `to` (a realm), optional `region`
-    /// and `expect` (`done`, the default, or `rolled-back`).
+    /// and `expect` (`done`, the default, `rolled-back`, or `ended`: either).
     private static func moveOrder(_ entries: [String: (key: Node, value: Node)], at node: Node, tenants: [Scenario.Tenant],
                                   reader: inout YAMLReader, use: (NameUse.Kind, Node, String) -> Void) -> Scenario.MoveOrder? {
         guard let tenantNode = entries["tenant"]?.value, let realmNode = entries["to"]?.value else {
@@ -223,7 +223,7 @@ public enum ScenarioLoader {
         var expect = Scenario.MoveOutcome.done
         if let expectNode = entries["expect"]?.value, let value = reader.string(expectNode, what: "expect") {
             guard let outcome = Scenario.MoveOutcome(rawValue: value) else {
-                reader.problem(at: expectNode, "a move ends `done` or `rolled-back`, not '\(value)'")
+                reader.problem(at: expectNode, "a move ends `done`, `rolled-back` or `ended` (either, by itself), not '\(value)'")
                 return nil
             }
             expect = outcome

@@ -42,7 +42,12 @@ public struct DrillVerdict: Hashable, Sendable {
             let expected = index < orders.count ? orders[index].expect : .done
             let measured = move.switched ? "done (\(move.fromShard.map(\.rawValue) ?? "?") -> \(move.toShard.map(\.rawValue) ?? "?"))"
                 : move.outcome + (move.reason.isEmpty ? "" : ": \(move.reason)")
-            let held = expected == .done ? move.switched : move.outcome == MovePhase.rolledBack.rawValue
+            let rolledBack = move.outcome == MovePhase.rolledBack.rawValue
+            let held = switch expected {
+            case .done: move.switched
+            case .rolledBack: rolledBack
+            case .ended: move.switched || rolledBack
+            }
             checks.append(Check(name: "move \(index + 1): \(move.tenant) to \(move.toRealm)", expected: expected.rawValue, measured: measured, held: held))
             if let limit = scenario.moveGapMax, move.switched {
                 let limitMs = limit.inMilliseconds

@@ -42,6 +42,8 @@ public struct Scenario: Hashable, Sendable {
         case done
         /// Rolled back: the tenant stays where it was.
         case rolledBack = "rolled-back"
+        /// Either, by itself: where the fault's timing decides (a fault during the freeze).
+        case ended
     }
 
     /// A `move` action's parameters.

@@ -59,7 +59,7 @@ import Testing
         #expect(problems("  - at_s: 3\n    action: move\n    tenant: stranger\n    to: eu")
             == ["t.yaml:10:13: tenant 'stranger' is not one of the scenario's tenants (mover)"])
         #expect(problems("  - at_s: 3\n    action: move\n    tenant: mover\n    to: eu\n    expect: maybe")
-            == ["t.yaml:12:13: a move ends `done` or `rolled-back`, not 'maybe'"])
+            == ["t.yaml:12:13: a move ends `done`, `rolled-back` or `ended` (either, by itself), not 'maybe'"])
         #expect(problems("  - at_s: 3\n    action: heal\n    tenant: mover") == ["t.yaml:10:5: `tenant` belongs to a `move` action only"])
         #expect(problems("  - at_move_phase: copying\n    action: heal") == ["t.yaml:8:3: `at_move_phase` needs a `move` action in the scenario"])
         #expect(problems("  - at_move_phase: purged\n    action: heal\n  - at_s: 1\n    action: move\n    tenant: mover\n    to: eu")

@@ -205,8 +205,7 @@ import Testing
         try createTenant("steady", realm: "r0")
         let before = try topology.control().moves().count
         for arguments in [["--tenant", "nobody", "--to", "r1"], ["--tenant", "steady", "--to", "mars"],
-                          ["--tenant", "steady", "--to", "r1", "--region", "west"], ["--tenant", "steady", "--to", "r0"],
-                          ["--tenant", "steady", "--to", "r1", "--catch-up-limit", "soon"]] {
+                          ["--tenant", "steady", "--to", "r1", "--region", "west"], ["--tenant", "steady", "--to", "r0"]] {
             for command in ["plan", "start"] {
                 let refused = try topology.residency(["move", command] + arguments)
                 #expect(refused.status == 65, "move \(command) \(arguments): \(refused.text)")
@@ -215,6 +214,8 @@ import Testing
         let nothing = try topology.residency(["move", "start", "--tenant", "steady", "--to", "r0"])
         #expect(nothing.text.contains("tenant steady is already pinned to r0, on west-1: nothing to move"), "\(nothing.text)")
         #expect(try topology.residency(["move", "start", "--tenant", "steady", "--to", "r1", "--retention-days", "99999"]).status == 65)
+        let limit = try topology.residency(["move", "start", "--tenant", "steady", "--to", "r1", "--catch-up-limit", "soon"])
+        #expect(limit.status == 65 && limit.text.contains("'soon'"), "\(limit.text)")
         #expect(try topology.residency(["move", "rollback", "99999"]).status == 65)
         #expect(try topology.control().moves().count == before)
     }
