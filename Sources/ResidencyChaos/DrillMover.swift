@@ -99,14 +99,20 @@ final class DrillMover: Sendable {
         let started = ContinuousClock.now
         var plan: MovePlan?
         var id: Int64?
+        var copied: ContinuousClock.Instant?
+        var switched: ContinuousClock.Instant?
         func record(_ outcome: String, _ reason: String, freezeMs: Int64? = nil) -> DrillHistory.Move {
-            DrillHistory.Move(tenant: order.tenant, id: id, fromShard: plan?.fromShard, toShard: plan?.toShard, toRealm: order.toRealm,
-                              startedAtMs: wallMs(started), endedAtMs: wallMs(.now), outcome: outcome, reason: reason, freezeMs: freezeMs)
+            let catchUp = copied.flatMap { from in switched.map { ($0 - from).inMilliseconds } }
+            return DrillHistory.Move(tenant: order.tenant, id: id, fromShard: plan?.fromShard, toShard: plan?.toShard, toRealm: order.toRealm,
+                                     startedAtMs: wallMs(started), endedAtMs: wallMs(.now), outcome: outcome, reason: reason, freezeMs: freezeMs,
+                                     catchUpMs: catchUp)
         }
         do {
             let executor = try MoveExecutor(layout: layout) { [self] event in
                 guard case let .phase(move) = event else { return }
                 id = move.id
+                if move.phase == .catchingUp { copied = .now }
+                if move.phase == .switched { switched = .now }
                 reached(move.phase)
             }
             plan = try executor.plan(tenant: order.tenant.rawValue, to: order.toRealm.rawValue, region: order.toRegion?.rawValue)

@@ -85,9 +85,13 @@ public struct DrillHistory: Hashable, Sendable {
         /// Why it rolled back or stopped; the write freeze for a move that switched.
         public let reason: String
         public let freezeMs: Int64?
+        /// From the end of the initial copy (catching-up journaled) to the switch; `nil`
+        /// when it did not switch.
+        public let catchUpMs: Int64?
 
         public init(tenant: TenantID, id: Int64?, fromShard: ShardID?, toShard: ShardID?, toRealm: RealmID, startedAtMs: Int64, endedAtMs: Int64,
-                    outcome: String, reason: String, freezeMs: Int64?) {
+                    outcome: String, reason: String, freezeMs: Int64?, catchUpMs: Int64? = nil) {
+            self.catchUpMs = catchUpMs
             self.tenant = tenant
             self.id = id
             self.fromShard = fromShard

@@ -91,12 +91,12 @@ public enum DrillReport {
             let from, to: String?
             let toRealm, outcome, reason: String
             let startedAtMs, endedAtMs, longestWriteGapMs: Int64
-            let freezeMs: Int64?
+            let freezeMs, catchUpMs: Int64?
             let failedWrites, neighbourFailures, neighbourAcknowledged: Int
             let neighbours, neighbourErrors: [String]
             enum CodingKeys: String, CodingKey {
                 case id, tenant, from, to, outcome, reason, neighbours, toRealm = "to_realm", startedAtMs = "started_at_ms", endedAtMs = "ended_at_ms"
-                case longestWriteGapMs = "longest_write_gap_ms", freezeMs = "freeze_ms", failedWrites = "failed_writes"
+                case longestWriteGapMs = "longest_write_gap_ms", freezeMs = "freeze_ms", catchUpMs = "catch_up_ms", failedWrites = "failed_writes"
                 case neighbourFailures = "neighbour_failures", neighbourAcknowledged = "neighbour_acknowledged", neighbourErrors = "neighbour_errors"
             }
         }
@@ -156,7 +156,7 @@ public enum DrillReport {
                 let move = finding.move
                 return Move(id: move.id, tenant: move.tenant.rawValue, from: move.fromShard?.rawValue, to: move.toShard?.rawValue, toRealm: move.toRealm.rawValue,
                             outcome: move.outcome, reason: move.reason, startedAtMs: move.startedAtMs, endedAtMs: move.endedAtMs,
-                            longestWriteGapMs: finding.longestGapMs, freezeMs: move.freezeMs, failedWrites: finding.failedWrites,
+                            longestWriteGapMs: finding.longestGapMs, freezeMs: move.freezeMs, catchUpMs: move.catchUpMs, failedWrites: finding.failedWrites,
                             neighbourFailures: finding.neighbourFailures, neighbourAcknowledged: finding.neighbourAcknowledged,
                             neighbours: finding.neighbours.map(\.rawValue), neighbourErrors: finding.neighbourErrors)
             }

@@ -25,7 +25,7 @@ struct DrillCommand: ParsableCommand {
     var scenario: String
     @Option(help: ArgumentHelp("Also write the report to FILE: .md, .html or .json.", valueName: "file"))
     var report: String?
-    @Option(help: "Run the scenario N times and print the distributions of RTO, move freeze and write gap.")
+    @Option(help: "Run the scenario N times and print the distributions of RTO, a move's time from the end of its copy to its switch, its freeze and write gap.")
     var `repeat`: Int = 1
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
@@ -57,7 +57,8 @@ struct DrillCommand: ParsableCommand {
             try keep(result, in: directory)
             if `repeat` > 1 {
                 let moves = result.checker.moves.map { finding in
-                    "; move of \(finding.move.tenant) \(finding.move.outcome)" + (finding.move.freezeMs.map { ", freeze \($0) ms" } ?? "")
+                    "; move of \(finding.move.tenant) \(finding.move.outcome)" + (finding.move.catchUpMs.map { ", copy end to switch \($0) ms" } ?? "")
+                        + (finding.move.freezeMs.map { ", freeze \($0) ms" } ?? "")
                         + ", longest write gap \(finding.longestGapMs) ms"
                 }.joined()
                 Terminal.error("run \(round): \(result.verdict.passed ? "passed" : "FAILED"), worst RTO \(result.checker.worstRecoveryMs.map { "\($0) ms" } ?? "-")\(moves)")
@@ -79,6 +80,7 @@ struct DrillCommand: ParsableCommand {
                 let switched = results.flatMap(\.checker.moves).filter(\.move.switched)
                 Terminal.output("\(results.count) runs, \(results.filter(\.verdict.passed).count) passed"
                     + figures("worst-shard RTO", results.compactMap(\.checker.worstRecoveryMs))
+                    + figures("move copy end to switch", switched.compactMap(\.move.catchUpMs))
                     + figures("move write freeze", switched.compactMap(\.move.freezeMs))
                     + figures("moving tenant's longest write gap", switched.map(\.longestGapMs)))
             }

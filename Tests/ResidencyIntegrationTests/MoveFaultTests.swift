@@ -80,6 +80,16 @@ extension MoveTests {
         return try JSONDecoder().decode(Document.self, from: Data(json.utf8)).copies
     }
 
+    /// A new tenant on `west` with a writer running, and a leading coordinator (its pid).
+    func writingTenantWithCoordinator(_ tenant: String) throws -> (Int32, TenantWriter) {
+        try createTenant(tenant)
+        let coordinator = try topology.startCoordinator()
+        #expect(try topology.waitForLeader())
+        let writer = try writer(tenant)
+        writer.start()
+        return (coordinator, writer)
+    }
+
     @Test(arguments: faultPhases)
     func aSourceZonePowerLossAtAnyPhaseEndsTheMoveByItself(phase: MovePhase) throws {
         try zonePowerLoss(of: .source, at: phase)
@@ -92,12 +102,8 @@ extension MoveTests {
 
     func zonePowerLoss(of side: Side, at phase: MovePhase) throws {
         let tenant = "\(side.rawValue)-loss-\(phase.rawValue)"
-        try createTenant(tenant)
-        let coordinator = try topology.startCoordinator()
+        let (coordinator, writer) = try writingTenantWithCoordinator(tenant)
         defer { topology.stopCoordinator(coordinator) }
-        #expect(try topology.waitForLeader())
-        let writer = try writer(tenant)
-        writer.start()
         var lostZone: String?
         var faultAt: Date?
         // Right after the executor journals `phase`, before its next step: the zone loses
@@ -126,12 +132,8 @@ extension MoveTests {
     @Test(arguments: faultPhases)
     func anExecutorKilledAtAnyPhaseIsAdoptedByTheCoordinatorAndTheMoveEnds(phase: MovePhase) throws {
         let tenant = "killed-executor-\(phase.rawValue)"
-        try createTenant(tenant)
-        let coordinator = try topology.startCoordinator()
+        let (coordinator, writer) = try writingTenantWithCoordinator(tenant)
         defer { topology.stopCoordinator(coordinator) }
-        #expect(try topology.waitForLeader())
-        let writer = try writer(tenant)
-        writer.start()
         let killed = try topology.residency(["move", "start", "--tenant", tenant, "--to", "r1"], crashAt: "move.after-\(phase.rawValue)")
         let faultAt = Date()
         #expect(killed.status != 0, "the executor died at move.after-\(phase.rawValue)")
