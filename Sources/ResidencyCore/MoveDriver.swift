@@ -342,7 +342,9 @@ public struct MoveDriver: Sendable {
 
     mutating func failed(_ step: Step, _ failure: Failure, now: Instant) -> [Action] {
         if case .checkSubscription = step { return subscriptionChecked(nil, now: now) }
-        if move.phase >= .switched || move.phase == .rollingBack {
+        // `MoveMachine.next` says whether a failed step is retried where it is (from the
+        // switch on, and while rolling back) or undone.
+        if (try? MoveMachine.next(after: move.phase, .failed(failure.message))) == move.phase {
             // Only forward: the same step again, against the current primaries, after a pause.
             failures += 1
             let pause = settings.retryPause(attempt: failures)

@@ -227,6 +227,13 @@ extension ControlStore {
         return (move, clock)
     }
 
+    /// The executor of move `id` is alive.
+    public func stampMoveHeartbeat(_ id: Int64) throws(RuntimeError) {
+        try run { () throws(PostgresError) in
+            try connection.query("UPDATE control.moves SET heartbeat_at = clock_timestamp() WHERE id = $1::bigint", [String(id)])
+        }
+    }
+
     /// Why the current step of move `id` is being retried (what `move status` shows).
     public func setMoveReason(_ id: Int64, _ reason: String) throws(RuntimeError) {
         try run { () throws(PostgresError) in

@@ -178,6 +178,8 @@ public final class MoveExecutor {
         if let limit = move.catchUpLimitMilliseconds { settings.catchUpLimit = .milliseconds(limit) }
         var driver = MoveDriver(move: move, settings: settings)
         let session = MoveSession(context: context, move: move)
+        let heartbeat = MoveHeartbeat(move: id, layout: layout, interval: settings.heartbeatInterval)
+        defer { heartbeat.stop() }
         try drive(&driver, session)
         return try control.move(id) ?? driver.move
     }
@@ -285,8 +287,9 @@ public final class MoveExecutor {
             case let .verify(timeout):
                 let differences = try MoveVerifier(context: context).verify(session, timeout: timeout)
                 if !differences.isEmpty {
+                    let found = (try? control.move(session.move.id))?.verification ?? ""
                     return .stepFailed(step, .verificationDiffers(
-                        "verification found \(differences.count) table(s) that differ: \(differences.map(\.table).joined(separator: ", "))"))
+                        "verification found \(differences.count) table(s) that differ: \(differences.map(\.table).joined(separator: ", ")) (\(found))"))
                 }
             case .switchOver:
                 try MoveSwitcher(context: context).switchOver(session, barrierTimeout: context.settings.freezeTimeout)

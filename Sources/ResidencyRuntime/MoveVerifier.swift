@@ -9,7 +9,8 @@ struct MoveVerifier {
     let context: MoveContext
 
     /// Digests every moving table on the target (snapshot first) and then on the source,
-    /// leaving both snapshots open for `verify`.
+    /// leaving both snapshots open for `verify`. The source's snapshot must see at least
+    /// every source commit that the target's shows.
     func preCheck(_ session: MoveSession) throws(RuntimeError) {
         let plan = session.plan
         let (target, _) = try context.primary(of: plan.toShard)
@@ -19,6 +20,12 @@ struct MoveVerifier {
             try RowDigest.prepare(source)
             try target.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             let snapshot = try target.query("SELECT pg_current_snapshot()::text").scalar ?? ""
+            // The target may already show a source commit that the source's own snapshots do
+            // not show yet (it waits for the source's synchronous standby; the subscription
+            // applies without waiting): a row in the target's snapshot and missing from the
+            // source's would be in neither side's changed keys. The source's snapshot is
+            // taken once every such commit has become visible there.
+            try source.waitForCommitsToShow(timeout: context.settings.freezeTimeout, pollEvery: .milliseconds(1))
             try source.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             let pid = Int32(try source.query("SELECT pg_backend_pid()").scalar ?? "") ?? 0
             var check = MoveSession.PreCheck(sourceSnapshot: source, targetSnapshot: target, targetSnapshotID: snapshot, sourcePID: pid, source: [:], target: [:])
@@ -112,8 +119,29 @@ struct MoveVerifier {
         let rows = names.map { source[$0]?.now.count ?? 0 }.reduce(0, +)
         let summary = differences.isEmpty
             ? "\(names.count) tables, \(rows) rows: count and multiset hash equal on both sides (\(changedRows) rows changed after the pre-check re-hashed)"
-            : "differences: " + differences.map(\.description).joined(separator: "; ")
+            : "differences: " + differences.map { "\($0) (\(rowsOnOneSide($0.table, session, sides)))" }.joined(separator: "; ")
         try context.control.setMoveVerification(session.move.id, summary)
         return differences
+    }
+
+    /// For a table that differs: up to five keys of rows that only one side holds now
+    /// (`schema.table`), with the row's `key` column where it has one; found by comparing
+    /// the full key lists, which only a failed verification pays for.
+    func rowsOnOneSide(_ name: String, _ session: MoveSession, _ sides: MoveSession.Sides) -> String {
+        guard let (_, schema, table) = session.movingTables.first(where: { $0.name == name }) else { return "?" }
+        let sql = "SELECT id::text FROM \(SQLText.identifier(schema)).\(SQLText.identifier(table)) WHERE tenant_id = $1"
+        guard let source = try? sides.source.query(sql, [session.plan.tenant.rawValue]).rows.compactMap({ $0[0] }),
+              let target = try? sides.target.query(sql, [session.plan.tenant.rawValue]).rows.compactMap({ $0[0] })
+        else { return "rows not listed: a side did not answer" }
+        let onlySource = Set(source).subtracting(target).sorted().prefix(5)
+        let onlyTarget = Set(target).subtracting(source).sorted().prefix(5)
+        if onlySource.isEmpty && onlyTarget.isEmpty { return "the same keys on both sides: some row's content differs" }
+        func rows(_ ids: ArraySlice<String>, on connection: Connection) -> String {
+            let found = try? connection.query(
+                "SELECT left(row_to_json(t)::text, 160) FROM \(SQLText.identifier(schema)).\(SQLText.identifier(table)) t WHERE tenant_id = $1 AND id = ANY ($2::uuid[])",
+                [session.plan.tenant.rawValue, "{" + ids.joined(separator: ",") + "}"]).rows.compactMap { $0[0] }
+            return (found ?? Array(ids)).joined(separator: ", ")
+        }
+        return "only on the source: [\(rows(onlySource, on: sides.source))]; only on the target: [\(rows(onlyTarget, on: sides.target))]"
     }
 }

@@ -125,6 +125,12 @@ extension MoveTests {
         if side == .source, move.phase == .rolledBack {
             #expect(move.reason.contains("source shard west-1 failed over"), "\(move.reason)")
         }
+        if side == .target, phase < .switched, move.phase == .retained {
+            // It carried on on the new target primary, and said how.
+            let how = phase == .prepared ? "did not exist yet" : "survived"
+            #expect(try topology.control().events().contains { $0.kind == "move.target-failed-over" && $0.detail.hasPrefix("move \(move.id) ") && $0.detail.contains(how) },
+                    "a move.target-failed-over event saying the subscription \(how)")
+        }
         try heal(lostZone)
         try expectEndedCleanly(move.id, tenant, history)
     }
@@ -148,6 +154,31 @@ extension MoveTests {
         }
         Thread.sleep(forTimeInterval: 0.5)
         try expectEndedCleanly(id, tenant, writer.stop())
+    }
+
+    /// The pre-check's source snapshot waits for commits that wait for their synchronous
+    /// standby: the subscription may already have applied them on the target.
+    @Test func commitsWaitingForTheirSynchronousStandbyAreWaitedForBeforeTheSourceSnapshot() throws {
+        let tenant = "sync-wait"
+        try createTenant(tenant)
+        let before = try rows(tenant, port: try west)["jira.issues"] ?? -1
+        let standbyZones = try topology.nodes().filter { $0.node.shard == "west-1" && $0.role == .standby }.map(\.node.zone.rawValue)
+        try #require(standbyZones.count == 2)
+        for zone in standbyZones { try #require(try topology.residency(["zone", "stop", zone, "--mode", "partition"]).status == 0) }
+        // Both standbys frozen: a commit on the primary is in the WAL and waits in SyncRep.
+        let source = try topology.connect(port: try west)
+        let committed = Thread { [self] in _ = try? appInsert(tenant, port: try west) }
+        committed.start()
+        #expect(try eventually(10) {
+            try source.query("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'").scalar != "0"
+        }, "a commit waits for its synchronous standby")
+        #expect(throws: PostgresError.self, "a commit still waiting is seen, and the wait is bounded") {
+            try source.waitForCommitsToShow(timeout: .seconds(1), pollEvery: .milliseconds(10))
+        }
+        for zone in standbyZones { _ = try topology.residency(["zone", "start", zone]) }
+        try source.waitForCommitsToShow(timeout: .seconds(20), pollEvery: .milliseconds(10))
+        #expect(try rows(tenant, port: try west)["jira.issues"] == before + 1, "once its standby acknowledged, the commit is visible")
+        #expect(try eventually(30) { try topology.residency(["status"]).status == 0 })
     }
 
     @Test func catchUpPastItsLimitRollsBackSayingWhyWithTheRates() throws {

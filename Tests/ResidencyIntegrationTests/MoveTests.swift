@@ -448,43 +448,6 @@ import Testing
         #expect(try eventually(60) { try topology.residency(["status"]).status == 0 }, "the lost zone rejoined")
     }
 
-    @Test(arguments: [MovePhase.catchingUp, .frozen])
-    func aTargetZonePowerLossCarriesTheMoveOnThroughTheSurvivingSubscription(phase: MovePhase) throws {
-        let tenant = "target-loss-\(phase.rawValue)"
-        try createTenant(tenant)
-        let coordinator = try topology.startCoordinator()
-        defer { topology.stopCoordinator(coordinator) }
-        #expect(try topology.waitForLeader())
-        let control = try topology.control()
-        let before = try #require(try control.shards().first { $0.shard == "east-1" })
-        let writer = try writer(tenant)
-        writer.start()
-        var lostZone: String?
-        let executor = try MoveExecutor(layout: try topology.layout) { event in
-            guard case let .phase(move) = event, move.phase == phase, lostZone == nil else { return }
-            lostZone = before.primary.zone.rawValue
-            _ = try? topology.residency(["zone", "stop", before.primary.zone.rawValue, "--mode", "power-loss"])
-            _ = try? eventually(20) { (try control.shards().first { $0.shard == "east-1" }?.epoch ?? 0) > before.epoch }
-        }
-        let move = try executor.start(try executor.plan(tenant: tenant, to: "r1", region: nil), retentionDays: 7)
-        Thread.sleep(forTimeInterval: 0.5)
-        let history = writer.stop()
-        #expect(lostZone != nil)
-        #expect(move.phase == .retained, "\(move.reason)")
-        #expect(try control.events().contains { $0.kind == "move.target-failed-over" && $0.detail.contains("move \(move.id) ") && $0.detail.contains("survived") })
-        let acknowledged = history.filter { $0.outcome == .ok }.map(\.id)
-        #expect(!acknowledged.isEmpty)
-        let found = try topology.connect(port: try east).query(
-            "SELECT count(*), count(DISTINCT id) FROM jira.issues WHERE tenant_id = $1 AND id = ANY ($2::uuid[])",
-            [tenant, "{" + acknowledged.joined(separator: ",") + "}"]).rows.first
-        #expect(found?[0] == String(acknowledged.count) && found?[1] == String(acknowledged.count),
-                "every acknowledged write once on the new target primary")
-        #expect(try replicationObjects(port: west).isEmpty)
-        #expect(try replicationObjects(port: east).isEmpty)
-        if let lostZone { _ = try topology.residency(["zone", "start", lostZone]) }
-        #expect(try eventually(60) { try topology.residency(["status"]).status == 0 }, "the lost zone rejoined")
-    }
-
     @Test func aSourceFailoverWhileNoExecutorRunsIsSeenByTheResumingOneFromTheRecordedEpochs() throws {
         try createTenant("orphaned")
         let killed = try topology.residency(["move", "start", "--tenant", "orphaned", "--to", "r1"], crashAt: "move.after-catching-up")
@@ -495,6 +458,10 @@ import Testing
         // this session holds the move's executor lock meanwhile, as a live executor would.
         let holder = try topology.control()
         try #require(try holder.lockMove(move.id))
+        let watched = try #require(try topology.control().movesToWatch().first { $0.move.id == move.id })
+        #expect(watched.locked, "the coordinator sees that another session executes the move")
+        #expect(MoveAdoption.decide(watched.move, controlClockMilliseconds: watched.clockMilliseconds, executorHoldsLock: watched.locked,
+                                    heartbeatAge: watched.heartbeatAgeMilliseconds.map { .milliseconds($0) }, settings: MoveSettings()) == .leave)
         let coordinator = try topology.startCoordinator()
         #expect(try topology.waitForLeader())
         let standby = try #require(try topology.nodes().first { $0.node.shard == "west-1" && $0.role == .standby }?.node)
