@@ -147,6 +147,10 @@ public struct MoveDriver: Sendable {
     var rollbackFrom: MovePhase?
     /// Consecutive failures of the current step (forward-only phases and rollbacks).
     var failures = 0
+    /// The move's reason before its retries began (why it rolls back, say): journaled
+    /// again once the retried step succeeds, so that a transient error does not stay as
+    /// the reason.
+    var reasonBeforeRetries = ""
     /// A step before the switch failed: waiting until this moment for a failover to explain it.
     var settling: (deadline: Instant, failure: Failure)?
     /// Checking whether the subscription survived a target failover, until this moment.
@@ -336,7 +340,8 @@ public struct MoveDriver: Sendable {
             guard let next = try? MoveMachine.next(after: move.phase, .succeeded) else {
                 preconditionFailure("a step succeeded in the ended phase \(move.phase.rawValue)")
             }
-            return enter(next, now: now)
+            let restore: [Action] = failures > 0 ? [.journalReason(reasonBeforeRetries)] : []
+            return restore + enter(next, now: now)
         }
     }
 
@@ -347,6 +352,7 @@ public struct MoveDriver: Sendable {
         if (try? MoveMachine.next(after: move.phase, .failed(failure.message))) == move.phase {
             // Only forward: the same step again, against the current primaries, after a pause.
             failures += 1
+            if failures == 1 { reasonBeforeRetries = move.reason }
             let pause = settings.retryPause(attempt: failures)
             let reason = "\(step) failed (attempt \(failures)): \(failure.message); retrying in \(pause.inMilliseconds) ms"
             return [.journalReason(reason), .note(reason, kind: "move.retry")] + wait(until: now + pause, then: [.observe(primaries: false)])

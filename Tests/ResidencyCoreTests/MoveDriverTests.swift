@@ -262,7 +262,24 @@ import Testing
         #expect(retry.last == .wait(until: t0 + .milliseconds(500)))
         _ = driver.handle(.woke, now: at(0.5))
         _ = driver.handle(.observed(observation(source: 2)), now: at(0.5))
-        #expect(driver.handle(.stepSucceeded(everything), now: at(1)) == [.enter(.rolledBack, reason: nil), .finished])
+        #expect(driver.handle(.stepSucceeded(everything), now: at(1)) == [.journalReason(""), .enter(.rolledBack, reason: nil), .finished],
+                "the transient error does not stay as the move's reason")
+    }
+
+    @Test func aRollbackThatNeededRetriesKeepsWhyItRolledBackAsItsReason() throws {
+        var driver = try driver(at: .frozen)
+        let why = "the source shard us-east-1 failed over during the move (epoch 1 -> 2)"
+        _ = driver.handle(.observed(observation(source: 2)), now: t0)
+        let undo = try #require(driver.handle(.observed(observation(source: 2)), now: t0).compactMap { if case let .run(step) = $0 { step } else { nil } }.first)
+        _ = driver.handle(.stepFailed(undo, .unavailable("cannot execute DELETE in a read-only transaction")), now: t0)
+        _ = driver.handle(.woke, now: at(1))
+        _ = driver.handle(.observed(observation(source: 2)), now: at(1))
+        let actions = driver.handle(.stepSucceeded(undo), now: at(2))
+        guard case let .journalReason(reason)? = actions.first else {
+            Issue.record("no reason restored: \(actions)")
+            return
+        }
+        #expect(reason.hasPrefix(why), "\(reason)")
     }
 
     @Test func aRollbackRequestReachesAMoveInEveryPhaseBeforeTheSwitch() throws {
