@@ -110,6 +110,9 @@ public struct MoveDriver: Sendable {
         case copyPolled(done: Bool, errors: Int64)
         /// A marker arrived after `roundTrip`; `sample` holds the source's WAL positions.
         case markerArrived(roundTrip: Duration, sample: CatchUpTrend.Sample?)
+        /// A marker had not arrived after `waited` (its step's timeout): the target lags at
+        /// least that much. A measurement, not a failure: catch-up goes on until its limit.
+        case markerLate(waited: Duration, sample: CatchUpTrend.Sample?)
         /// `nil`: could not be checked (a server still unreachable).
         case subscriptionChecked(survived: Bool?)
         /// A `wait(until:)` has passed.
@@ -194,6 +197,8 @@ public struct MoveDriver: Sendable {
             return copyPolled(done: done, errors: errors, now: now)
         case let .markerArrived(roundTrip, sample):
             return markerArrived(roundTrip, sample: sample, now: now)
+        case let .markerLate(waited, sample):
+            return markerArrived(waited, late: true, sample: sample, now: now)
         case let .subscriptionChecked(survived):
             return subscriptionChecked(survived, now: now)
         }
@@ -383,22 +388,23 @@ public struct MoveDriver: Sendable {
         return wait(until: now + settings.copyPollInterval, then: [.observe(primaries: false)])
     }
 
-    mutating func markerArrived(_ roundTrip: Duration, sample: CatchUpTrend.Sample?, now: Instant) -> [Action] {
+    mutating func markerArrived(_ roundTrip: Duration, late: Bool = false, sample: CatchUpTrend.Sample?, now: Instant) -> [Action] {
         if let sample { trend.add(sample) }
+        let measured = late ? "the last marker had not arrived after \(roundTrip.inMilliseconds) ms" : "the marker round trip was \(roundTrip.inMilliseconds) ms"
         let since = phaseSince ?? now
         var actions: [Action] = [.progress(trend, roundTrip: roundTrip)]
         switch move.phase {
         case .catchingUp:
-            if roundTrip <= settings.caughtUpRoundTrip { return actions + [.run(.preCheck)] }
+            if !late, roundTrip <= settings.caughtUpRoundTrip { return actions + [.run(.preCheck)] }
             if now - since > settings.catchUpLimit {
                 return actions + rollBack(
-                    "catch-up did not converge within \(Self.minutes(settings.catchUpLimit)): the marker round trip was \(roundTrip.inMilliseconds) ms "
+                    "catch-up did not converge within \(Self.minutes(settings.catchUpLimit)): \(measured) "
                         + "(caught up at <= \(settings.caughtUpRoundTrip.inMilliseconds) ms); \(trend.summary)")
             }
         case .preVerified:
             // The pre-check competed with the apply worker for the CPU: let the target catch up
             // again, so that the freeze does not wait for that backlog (or start it anyway).
-            if roundTrip <= settings.freezeRoundTrip || now - since > settings.preFreezeCatchUpLimit {
+            if (!late && roundTrip <= settings.freezeRoundTrip) || now - since > settings.preFreezeCatchUpLimit {
                 return actions + [.run(.freeze(timeout: settings.freezeTimeout))]
             }
         default:

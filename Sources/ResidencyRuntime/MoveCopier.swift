@@ -146,9 +146,10 @@ struct MoveCopier {
         try context.sql(sides.target) { () throws(PostgresError) in try sides.copy.startTracking(on: sides.target) }
     }
 
-    /// One marker round trip, with the source's WAL positions sampled at `now`.
-    func catchUp(_ session: MoveSession, timeout: Duration, now: () -> Instant) throws(RuntimeError) -> (Duration, CatchUpTrend.Sample?) {
-        let roundTrip = try session.markerRoundTrip(timeout: timeout)
+    /// One marker round trip (`nil`: not arrived within `timeout`), with the source's WAL
+    /// positions sampled at `now`.
+    func catchUp(_ session: MoveSession, timeout: Duration, now: () -> Instant) throws(RuntimeError) -> (Duration?, CatchUpTrend.Sample?) {
+        let roundTrip = try session.marker(within: timeout)
         let sides = try session.sides()
         let positions = try context.sql(sides.source) { () throws(PostgresError) in try sides.copy.walPositions(on: sides.source) }
         return (roundTrip, positions.map { CatchUpTrend.Sample(at: now(), written: $0.written, applied: $0.applied) })

@@ -278,6 +278,7 @@ public final class MoveExecutor {
                 try MoveCopier(context: context).startTracking(session)
             case let .marker(timeout):
                 let (roundTrip, sample) = try MoveCopier(context: context).catchUp(session, timeout: timeout, now: now)
+                guard let roundTrip else { return .markerLate(waited: timeout, sample: sample) }
                 return .markerArrived(roundTrip: roundTrip, sample: sample)
             case .preCheck:
                 try MoveVerifier(context: context).preCheck(session)

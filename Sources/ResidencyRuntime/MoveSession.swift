@@ -75,9 +75,19 @@ final class MoveSession {
     }
 
     /// Inserts a marker on the source and waits (up to `timeout`) until the target has it;
-    /// returns the round trip.
+    /// returns the round trip. Throws when the marker has not arrived by then.
     @discardableResult
     func markerRoundTrip(timeout: Duration) throws(RuntimeError) -> Duration {
+        guard let roundTrip = try marker(within: timeout) else {
+            throw RuntimeError(.unavailable, "the target has not applied the source's changes within \(timeout)")
+        }
+        return roundTrip
+    }
+
+    /// Inserts a marker on the source and waits (up to `timeout`) until the target has it:
+    /// the round trip, or `nil` when it has not arrived by then (a measurement during
+    /// catch-up, not a failure: the lag may simply be large).
+    func marker(within timeout: Duration) throws(RuntimeError) -> Duration? {
         let sides = try sides()
         markerSeq += 1
         let seq = markerSeq
@@ -85,9 +95,7 @@ final class MoveSession {
         let started = clock.now
         try context.sql(sides.source) { () throws(PostgresError) in try sides.copy.insertMarker(seq, on: sides.source) }
         while try !context.sql(sides.target, { () throws(PostgresError) in try sides.copy.markerArrived(seq, on: sides.target) }) {
-            if clock.now - started > timeout {
-                throw RuntimeError(.unavailable, "the target has not applied the source's changes within \(timeout)")
-            }
+            if clock.now - started > timeout { return nil }
             usleep(2_000)
         }
         return clock.now - started

@@ -126,6 +126,27 @@ import Testing
         #expect(reason.contains("not gaining"))
     }
 
+    @Test func aMarkerThatIsLateIsAMeasurementAndCatchUpGoesOnUntilItsLimitThenSaysWhy() throws {
+        var driver = try driver(at: .catchingUp, settings: MoveSettings(catchUpLimit: .seconds(120)))
+        // Under a growing lag a marker takes longer than its step's timeout: no failure.
+        let late = driver.handle(.markerLate(waited: .seconds(30), sample: sample(30, written: 90_000_000, applied: 60_000_000)), now: at(30))
+        #expect(late.last == .observe(primaries: false))
+        #expect(driver.phase == .catchingUp)
+        _ = driver.handle(.markerLate(waited: .seconds(30), sample: sample(60, written: 180_000_000, applied: 110_000_000)), now: at(60))
+        let actions = driver.handle(.markerLate(waited: .seconds(30), sample: sample(121, written: 363_000_000, applied: 211_000_000)), now: at(121))
+        guard case let .enter(.rollingBack, reason?) = actions.first(where: { if case .enter = $0 { true } else { false } }) else {
+            Issue.record("no rollback: \(actions)")
+            return
+        }
+        #expect(reason.contains("catch-up did not converge within 2 min: the last marker had not arrived after 30000 ms"), "\(reason)")
+        #expect(reason.contains("the source wrote") && reason.contains("not gaining"), "\(reason)")
+    }
+
+    @Test func aLateMarkerBeforeTheFreezeNeverCountsAsCaughtUp() throws {
+        var driver = try driver(at: .preVerified)
+        #expect(driver.handle(.markerLate(waited: .milliseconds(10), sample: nil), now: at(1)).last == .observe(primaries: false))
+    }
+
     @Test func beforeTheFreezeCatchUpWaitsForAShortRoundTripOrStartsTheFreezeAfterItsLimit() throws {
         var driver = try driver(at: .preVerified)
         #expect(driver.handle(.markerArrived(roundTrip: .milliseconds(80), sample: nil), now: at(1)).last == .observe(primaries: false))
