@@ -132,7 +132,15 @@ public struct Drill {
                 }
             }
             var zone = fault.zone
-            if let shard = fault.primaryOf { zone = try control.shards().first { $0.shard == shard }?.primary.zone }
+            let shardsNow = try control.shards()
+            if let shard = fault.primaryOf { zone = shardsNow.first { $0.shard == shard }?.primary.zone }
+            // Which primaries a zone fault hits, as recorded when it fires: one that hits none
+            // measures nothing (the verdict says so).
+            let primariesHit: [ShardID]? = switch fault.action {
+            case .powerLoss, .partition: shardsNow.filter { $0.primary.zone == zone }.map(\.shard)
+            case .crashPrimary: fault.primaryOf.map { [$0] }
+            default: nil
+            }
             progress("t=\(Int((ContinuousClock.now - startedAt).inSeconds)) s: \(fault.action.rawValue)\(zone.map { " \($0)" } ?? "")"
                      + (fault.atMovePhase.map { " (move at \($0.rawValue))" } ?? ""))
             switch fault.action {
@@ -155,7 +163,8 @@ public struct Drill {
                 if mover.isRunning { progress("move \(order.tenant) waits for the previous move to end") }
                 mover.start(order)
             }
-            injected.append(DrillHistory.Fault(atMs: wallMs(.now), action: fault.action.rawValue, zone: zone))
+            injected.append(DrillHistory.Fault(atMs: wallMs(.now), action: fault.action.rawValue, zone: zone, primariesHit: primariesHit,
+                                               expectsNoPrimary: fault.hitsNoPrimary))
             if let phase = fault.atMovePhase { mover.release(phase) }
         }
         wait(until: startedAt + scenario.duration)
@@ -218,7 +227,7 @@ public struct Drill {
             topology.region(ofZone: node.zone) != topology.shard(node.shard)?.region
         }
         let verdict = DrillVerdict(scenario: scenario, checker: checker, refused: try control.refusals(sinceMs: startedAtMs),
-                                   promotedOutsideRegion: outside, sla: sla)
+                                   promotedOutsideRegion: outside, sla: sla, faults: history.faults)
         var perSecond: [ShardID: [Int]] = [:]
         let seconds = Int(scenario.duration.components.seconds)  // whole seconds only: the last partial one would read as a drop
         for write in writes where write.outcome == .ok {

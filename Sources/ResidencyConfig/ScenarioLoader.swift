@@ -83,7 +83,7 @@ public enum ScenarioLoader {
         if let list = top["faults"]?.value {
             for node in reader.sequence(list, what: "faults") {
                 guard let entries = reader.mapping(
-                        node, what: "fault", allowed: ["at_s", "at_move_phase", "action", "zone", "primary_of", "step", "tenant", "to", "region", "expect"],
+                        node, what: "fault", allowed: ["at_s", "at_move_phase", "action", "zone", "primary_of", "step", "tenant", "to", "region", "expect", "hits_no_primary"],
                         required: ["action"]),
                       let actionNode = entries["action"]?.value, let actionText = reader.string(actionNode, what: "action")
                 else { continue }
@@ -142,7 +142,16 @@ public enum ScenarioLoader {
                 } else if let key = moveKeys.first {
                     reader.problem(at: entries[key]!.key, "`\(key)` belongs to a `move` action only")
                 }
-                faults.append(Scenario.Fault(at: .seconds(at), action: action, zone: zone, primaryOf: primaryOf, step: step, move: order, atMovePhase: atMovePhase))
+                var hitsNoPrimary = false
+                if let node = entries["hits_no_primary"] {
+                    if action != .powerLoss && action != .partition {
+                        reader.problem(at: node.key, "`hits_no_primary` belongs to a zone fault (power-loss, partition) only")
+                    } else if let value = reader.bool(node.value, what: "hits_no_primary") {
+                        hitsNoPrimary = value
+                    }
+                }
+                faults.append(Scenario.Fault(at: .seconds(at), action: action, zone: zone, primaryOf: primaryOf, step: step, move: order,
+                                             atMovePhase: atMovePhase, hitsNoPrimary: hitsNoPrimary))
             }
         }
 
@@ -150,14 +159,14 @@ public enum ScenarioLoader {
             reader.problem(at: list, "`at_move_phase` needs a `move` action in the scenario")
         }
 
-        var rtoMax = 3
+        var rtoMax: Int?
         var rpoMax = 0
         var tier: TierID?
         var moveGapMax: Int?
         if let targets = top["targets"]?.value,
            let entries = reader.mapping(targets, what: "targets", allowed: ["rto_max_s", "rpo_max", "sla_tier", "move_gap_max_ms"]) {
             moveGapMax = entries["move_gap_max_ms"].flatMap { reader.integer($0.value, what: "move_gap_max_ms", in: 1...3_600_000) }
-            rtoMax = entries["rto_max_s"].flatMap { reader.integer($0.value, what: "rto_max_s", in: 1...3600) } ?? 3
+            rtoMax = entries["rto_max_s"].flatMap { reader.integer($0.value, what: "rto_max_s", in: 1...3600) }
             rpoMax = entries["rpo_max"].flatMap { reader.integer($0.value, what: "rpo_max", in: 0...1_000_000) } ?? 0
             if let tierNode = entries["sla_tier"]?.value, let value: TierID = reader.name(tierNode, what: "sla_tier") {
                 use(.tier, tierNode, value.rawValue)
@@ -185,7 +194,7 @@ public enum ScenarioLoader {
         let scenario = Scenario(
             name: name, summary: summary, topologyDirectory: topology, duration: .seconds(duration), tenants: tenants,
             writersPerTenant: writers, writePause: .milliseconds(pause), faults: inTimeOrder(faults),
-            rtoMax: .seconds(rtoMax), rpoMax: rpoMax, slaTier: tier, expectRefused: refused, expectUnavailable: unavailable,
+            rtoMax: rtoMax.map { .seconds($0) }, rpoMax: rpoMax, slaTier: tier, expectRefused: refused, expectUnavailable: unavailable,
             moveGapMax: moveGapMax.map { .milliseconds($0) }, expectNeighboursUnaffected: neighboursUnaffected)
         return Loaded(scenario: scenario, names: names)
     }

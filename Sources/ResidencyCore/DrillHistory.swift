@@ -48,11 +48,18 @@ public struct DrillHistory: Hashable, Sendable {
         public let action: String
         /// The zone it hit, if it hit one.
         public let zone: ZoneID?
+        /// For a fault on a zone or a primary: the shards whose primary it hit, as the
+        /// control store recorded them when it fired (`nil` for other actions).
+        public let primariesHit: [ShardID]?
+        /// The scenario expected it to hit no primary (`hits_no_primary`).
+        public let expectsNoPrimary: Bool
 
-        public init(atMs: Int64, action: String, zone: ZoneID?) {
+        public init(atMs: Int64, action: String, zone: ZoneID?, primariesHit: [ShardID]? = nil, expectsNoPrimary: Bool = false) {
             self.atMs = atMs
             self.action = action
             self.zone = zone
+            self.primariesHit = primariesHit
+            self.expectsNoPrimary = expectsNoPrimary
         }
     }
 

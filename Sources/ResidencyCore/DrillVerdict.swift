@@ -13,15 +13,34 @@ public struct DrillVerdict: Hashable, Sendable {
     /// - Parameters:
     ///   - refused: shards whose failover the coordinator refused during the drill.
     ///   - promotedOutsideRegion: promotions of a node outside its shard's region (must be none).
-    public init(scenario: Scenario, checker: HistoryChecker, refused: Set<ShardID>, promotedOutsideRegion: [NodeID], sla: [SLAResult]) {
+    ///   - faults: the faults as injected, with the primaries each zone fault hit.
+    public init(scenario: Scenario, checker: HistoryChecker, refused: Set<ShardID>, promotedOutsideRegion: [NodeID], sla: [SLAResult],
+                faults: [DrillHistory.Fault] = []) {
         var checks: [Check] = []
         let lost = checker.lostAcknowledged
         checks.append(Check(name: "RPO (acknowledged writes lost)", expected: "<= \(scenario.rpoMax)", measured: "\(lost)", held: lost <= scenario.rpoMax))
-        let limitMs = scenario.rtoMax.components.seconds * 1000
-        for (shard, recovery) in checker.recoveryByShard.sorted(by: { $0.key < $1.key }) where !scenario.expectUnavailable.contains(shard) {
+        let limitMs = scenario.rtoMax.map { $0.components.seconds * 1000 }
+        let measured = checker.recoveryByShard.sorted(by: { $0.key < $1.key }).filter { !scenario.expectUnavailable.contains($0.key) }
+        for (shard, recovery) in measured {
             checks.append(Check(
-                name: "RTO \(shard)", expected: "<= \(limitMs) ms",
-                measured: recovery.map { "\($0) ms" } ?? "never recovered", held: recovery.map { $0 <= limitMs } ?? false))
+                name: "RTO \(shard)", expected: limitMs.map { "<= \($0) ms" } ?? "recovers (no RTO target)",
+                measured: recovery.map { "\($0) ms" } ?? "never recovered", held: recovery.map { $0 <= (limitMs ?? .max) } ?? false))
+        }
+        // A drill must not pass vacuously: a target with nothing to measure fails it.
+        if let limitMs, measured.isEmpty, scenario.expectUnavailable.isEmpty, scenario.expectRefused.isEmpty {
+            checks.append(Check(name: "RTO", expected: "<= \(limitMs) ms", measured: "nothing to measure: no fault hit a shard's primary", held: false))
+        }
+        for (index, fault) in faults.enumerated() {
+            guard let hit = fault.primariesHit else { continue }
+            let what = "fault \(index + 1) (\(fault.action)\(fault.zone.map { " \($0)" } ?? ""))"
+            if fault.expectsNoPrimary {
+                if hit.isEmpty {
+                    checks.append(Check(name: "\(what) hit no primary", expected: "allowed (hits_no_primary)", measured: "no primary", held: true))
+                }
+            } else if hit.isEmpty {
+                checks.append(Check(name: "\(what) hits a primary", expected: "at least one primary",
+                                    measured: "none: no shard's primary was there (say `hits_no_primary: true` if that is the point)", held: false))
+            }
         }
         for shard in scenario.expectUnavailable {
             let recovered = checker.recoveryByShard[shard].map { $0 != nil } ?? false

@@ -75,9 +75,14 @@ public struct Scenario: Hashable, Sendable {
         /// Fire no earlier than `at`, and only once the drill's move under way has journaled
         /// this phase (`prepared`: its initial copy is running).
         public let atMovePhase: MovePhase?
+        /// A zone fault that may hit no shard's primary (a standby zone, one zone of several
+        /// lost at once): without it, a zone fault that hits no primary fails the drill (it
+        /// measures nothing).
+        public let hitsNoPrimary: Bool
 
         public init(at: Duration, action: Action, zone: ZoneID? = nil, primaryOf: ShardID? = nil, step: ShardOperation.Step? = nil,
-                    move: MoveOrder? = nil, atMovePhase: MovePhase? = nil) {
+                    move: MoveOrder? = nil, atMovePhase: MovePhase? = nil, hitsNoPrimary: Bool = false) {
+            self.hitsNoPrimary = hitsNoPrimary
             self.at = at
             self.action = action
             self.zone = zone
@@ -98,8 +103,9 @@ public struct Scenario: Hashable, Sendable {
     /// Pause between two writes of one writer.
     public let writePause: Duration
     public let faults: [Fault]
-    /// Targets: the drill fails when one is missed.
-    public let rtoMax: Duration
+    /// Targets: the drill fails when one is missed. `nil`: the scenario sets no RTO target
+    /// (a target that is set but finds nothing to measure fails the drill).
+    public let rtoMax: Duration?
     public let rpoMax: Int
     public let slaTier: TierID?
     /// Shards whose failover the coordinator must refuse (two zones down).
@@ -112,7 +118,7 @@ public struct Scenario: Hashable, Sendable {
     public let expectNeighboursUnaffected: Bool
 
     public init(name: String, summary: String, topologyDirectory: String, duration: Duration, tenants: [Tenant], writersPerTenant: Int,
-                writePause: Duration, faults: [Fault], rtoMax: Duration, rpoMax: Int, slaTier: TierID?, expectRefused: [ShardID],
+                writePause: Duration, faults: [Fault], rtoMax: Duration?, rpoMax: Int, slaTier: TierID?, expectRefused: [ShardID],
                 expectUnavailable: [ShardID], moveGapMax: Duration? = nil, expectNeighboursUnaffected: Bool = false) {
         self.name = name
         self.summary = summary

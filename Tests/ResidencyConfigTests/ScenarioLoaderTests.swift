@@ -65,6 +65,8 @@ import Testing
         #expect(problems("  - at_move_phase: purged\n    action: heal\n  - at_s: 1\n    action: move\n    tenant: mover\n    to: eu")
             == ["t.yaml:8:20: unknown move phase 'purged' (phases a running move journals: prepared, copying, catching-up, pre-verified, frozen, verified, switched, retained, rolling-back)"])
         #expect(problems("  - action: heal") == ["t.yaml:8:5: a fault needs `at_s`, `at_move_phase` or both"])
+        #expect(problems("  - at_s: 1\n    action: heal\n    hits_no_primary: true") == ["t.yaml:10:5: `hits_no_primary` belongs to a zone fault (power-loss, partition) only"])
+        #expect(problems("  - at_s: 1\n    action: power-loss\n    zone: z\n    hits_no_primary: true").isEmpty)
     }
 
     @Test func aFaultWaitingForAMovePhaseStaysAfterItsMove() throws {

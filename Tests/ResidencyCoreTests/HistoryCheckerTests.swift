@@ -193,4 +193,32 @@ import Testing
         // Gaps: 1000 -> 1500 -> 2500 -> 3000: the longest is 1000 ms, exactly the limit.
         #expect(verdict("rolled-back")["move 1: acme to eu"] == false, "expected done")
     }
+
+    @Test func aDrillWhoseFaultHitNoPrimaryOrWhoseRTOTargetFoundNothingToMeasureFails() {
+        let source = NodeID(shard: "us-east-1", zone: "us-east-a")
+        let fault = Scenario.Fault(at: .seconds(1), action: .powerLoss, zone: "us-east-c")
+        func scenario(rto: Duration?, allowed: Bool) -> Scenario {
+            Scenario(name: "v", summary: "", topologyDirectory: "", duration: .seconds(5), tenants: [], writersPerTenant: 1, writePause: .zero,
+                     faults: [Scenario.Fault(at: fault.at, action: fault.action, zone: fault.zone, hitsNoPrimary: allowed)], rtoMax: rto, rpoMax: 0,
+                     slaTier: nil, expectRefused: [], expectUnavailable: [])
+        }
+        // The zone held only standbys when the fault fired: nothing failed over.
+        let injected = DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "us-east-c", primariesHit: [])
+        let history = DrillHistory(writes: [], promotions: [], faults: [injected],
+                                   initialPrimaries: ["us-east-1": source], finalPrimaries: ["us-east-1": source], rows: [])
+        let checker = HistoryChecker(history: history, topology: topology, realms: [:])
+        func failed(_ scenario: Scenario, _ faults: [DrillHistory.Fault]) -> [String] {
+            DrillVerdict(scenario: scenario, checker: checker, refused: [], promotedOutsideRegion: [], sla: [], faults: faults)
+                .checks.filter { !$0.held }.map { "\($0.name): \($0.measured)" }
+        }
+        let vacuous = failed(scenario(rto: .seconds(3), allowed: false), [injected])
+        #expect(vacuous.contains { $0.hasPrefix("RTO: nothing to measure") }, "\(vacuous)")
+        #expect(vacuous.contains { $0.hasPrefix("fault 1 (power-loss us-east-c) hits a primary: none") }, "\(vacuous)")
+        // Said so by the scenario, and no RTO target: nothing is missed.
+        let allowedFault = DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "us-east-c", primariesHit: [], expectsNoPrimary: true)
+        #expect(failed(scenario(rto: nil, allowed: true), [allowedFault]).isEmpty)
+        // A fault that hit a primary is no finding of its own.
+        let hit = DrillHistory.Fault(atMs: t0 + 1_000, action: "power-loss", zone: "us-east-a", primariesHit: ["us-east-1"])
+        #expect(!failed(scenario(rto: nil, allowed: false), [hit]).contains { $0.contains("hits a primary") })
+    }
 }

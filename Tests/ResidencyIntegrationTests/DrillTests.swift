@@ -97,6 +97,36 @@ import Testing
         }
     }
 
+    @Test func aDrillWhoseFaultHitsNoPrimaryFailsInsteadOfPassingVacuously() throws {
+        // A zone of east-1's standbys: no shard's primary is there.
+        let standby = try #require(try topology.nodes().first { $0.node.shard == "east-1" && $0.role == .standby }?.node.zone)
+        let text = """
+            name: vacuous
+            topology: \(topology.topologyDirectory)
+            duration_s: 5
+            tenants:
+              - name: drill-one
+                realm: r0
+            faults:
+              - at_s: 1
+                action: power-loss
+                zone: \(standby)
+              - at_s: 3
+                action: heal
+            targets:
+              rto_max_s: 3
+              rpo_max: 0
+            """
+        let loaded = try ScenarioLoader.load(file: "vacuous.yaml", text: text)
+        let loadedTopology = try TopologyLoader.load(directory: topology.topologyDirectory)
+        let result = try drill(loaded, loadedTopology)
+        let failed = result.verdict.checks.filter { !$0.held }.map(\.name)
+        #expect(!result.verdict.passed)
+        #expect(failed.contains("RTO") && failed.contains { $0.hasSuffix("hits a primary") }, "\(failed)")
+        #expect(result.history.faults.first?.primariesHit == [])
+        #expect(try eventually(60) { try topology.residency(["status"]).status == 0 }, "the zone rejoined")
+    }
+
     @Test func theDrillCommandExitsOneWhenATargetIsMissedAnd65ForABadScenario() throws {
         let file = topology.root + "/impossible.yaml"
         try """
@@ -160,7 +190,6 @@ import Testing
                 tenant: drill-mover
                 to: r1
             targets:
-              rto_max_s: 3
               rpo_max: 0
               move_gap_max_ms: 5000
             expect:
