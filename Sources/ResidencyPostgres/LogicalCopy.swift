@@ -117,13 +117,6 @@ public struct LogicalCopy: Sendable {
         }
     }
 
-    /// The replication lag of the slot in bytes (`nil` while the slot is absent).
-    public func lagBytes(on source: Connection) throws(PostgresError) -> Int64? {
-        try source.query("""
-            SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1
-            """, [name]).scalar.flatMap { Int64($0) }
-    }
-
     /// The source's WAL positions: how far it has written, and how far the move's slot
     /// has confirmed what the target applied (`nil` while the slot is absent).
     public func walPositions(on source: Connection) throws(PostgresError) -> (written: LSN, applied: LSN)? {

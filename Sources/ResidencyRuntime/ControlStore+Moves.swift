@@ -114,10 +114,11 @@ extension ControlStore {
                         detail: "move \(move.id) of \(move.tenant)" + (reason.map { ": \($0)" } ?? ""))
     }
 
-    public func setMoveProgress(_ id: Int64, copiedRows: Int64, lagBytes: Int64?) throws(RuntimeError) {
+    /// Rows copied so far (catch-up's lag and rates: `setMoveCatchUp`).
+    public func setMoveProgress(_ id: Int64, copiedRows: Int64) throws(RuntimeError) {
         try run { () throws(PostgresError) in
-            try connection.query("UPDATE control.moves SET copied_rows = $2::bigint, lag_bytes = $3::bigint, updated_at = clock_timestamp() WHERE id = $1::bigint",
-                                 [String(id), String(copiedRows), lagBytes.map(String.init)])
+            try connection.query("UPDATE control.moves SET copied_rows = $2::bigint, updated_at = clock_timestamp() WHERE id = $1::bigint",
+                                 [String(id), String(copiedRows)])
         }
     }
 

@@ -112,7 +112,7 @@ struct MoveCopier {
             let estimate = min(plannedRows, piped.withLock { $0 } * plannedRows / plannedBytes)
             if estimate > shown, clock.now - started >= .seconds(1) {
                 shown = estimate
-                try? context.control.setMoveProgress(session.move.id, copiedRows: estimate, lagBytes: nil)
+                try? context.control.setMoveProgress(session.move.id, copiedRows: estimate)
                 context.observe(.copying(copiedRows: estimate, plannedRows: plannedRows, lagBytes: nil))
             }
             if stopped == nil, let reason = interruption() {
@@ -127,7 +127,7 @@ struct MoveCopier {
         }
         let elapsed = clock.now - started
         try context.control.setMoveCopy(session.move.id, milliseconds: max(elapsed.inMilliseconds, 1), bytes: plan.movingBytes)
-        try context.control.setMoveProgress(session.move.id, copiedRows: copiedRows, lagBytes: nil)
+        try context.control.setMoveProgress(session.move.id, copiedRows: copiedRows)
         context.observe(.copying(copiedRows: copiedRows, plannedRows: plannedRows, lagBytes: nil))
         context.observe(.note("copied \(copiedRows) rows in \(elapsed.inMilliseconds) ms (\(context.copyWorkers) pipelines)"))
         return .done

@@ -196,7 +196,7 @@ public final class MoveExecutor {
             session.move = driver.move
             switch action {
             case let .observe(primaries):
-                queue += driver.handle(.observed(try observation(of: session, primaries: primaries)), now: now())
+                queue += driver.handle(.observed(try Self.observation(control, of: session, primaries: primaries)), now: now())
             case let .run(step):
                 let snapshot = driver
                 let outcome = perform(step, session, now: now) { [control] in
@@ -234,10 +234,6 @@ public final class MoveExecutor {
     func reached(_ phase: MovePhase, _ move: Move) {
         observe(.phase(move))
         CrashPoint.reach("move.after-\(phase.rawValue)")
-    }
-
-    func observation(of session: MoveSession, primaries: Bool) throws(RuntimeError) -> MoveDriver.Observation {
-        try Self.observation(control, of: session, primaries: primaries)
     }
 
     /// What the driver decides on: the move's row (stamping the heartbeat), the control
