@@ -1,6 +1,9 @@
 /// The coordinator's decisions as a state machine: events in, actions out. The Runtime
 /// (against real PostgreSQL) and later the simulator carry the actions out and report back
-/// with events; nothing here does I/O or reads a clock.
+/// with events; nothing here does I/O or reads a clock. `now` must never go back: every
+/// call passes a time at or after the previous one (a probe's own time travels in
+/// `.probed`). `CoordinatorDriver` wraps it with the loop's bookkeeping (lease, requests,
+/// effect lanes).
 ///
 /// Only a leader acts: every action carries the lease token it was decided under, and the
 /// Runtime carries it out only after a journal write checked against that token succeeded.
@@ -8,20 +11,24 @@ public struct Coordinator: Sendable {
     public enum Event: Hashable, Sendable {
         case leaseAcquired(token: Int64)
         case leaseLost
-        case probed(NodeID, NodeProbe)
+        /// A probe of `node` that finished at `at` (at or before the `now` it is handled at).
+        case probed(NodeID, NodeProbe, at: Instant)
         /// Time passed.
         case tick
         case stepDone(ShardID, ShardOperation.Step)
-        case stepFailed(ShardID, ShardOperation.Step, reason: String)
+        case stepFailed(ShardID, ShardOperation.Step, EffectFailure)
         case switchoverRequested(ShardID, to: ZoneID)
         /// An operator overrides rule 2 (two zones down): promote this zone's node anyway.
         case failoverForced(ShardID, to: ZoneID)
         case zoneHeld(ZoneID)
         case zoneReleased(ZoneID)
-        case rejoined(NodeID)
-        case rejoinFailed(NodeID, reason: String)
+        /// `node` streams from `following` (the primary the rejoin was decided for).
+        case rejoined(NodeID, following: NodeID)
+        case rejoinFailed(NodeID, EffectFailure)
         case fenced(NodeID)
-        case synchronousStandbysSet(NodeID)
+        case fenceFailed(NodeID, EffectFailure)
+        case synchronousStandbysSet(NodeID, standbys: [NodeID])
+        case synchronousStandbysFailed(NodeID, EffectFailure)
     }
 
     public enum Action: Hashable, Sendable {
@@ -33,8 +40,8 @@ public struct Coordinator: Sendable {
         /// Make `node` a streaming standby of `primary`, rewinding it first when it was a
         /// primary; when `node` is `primary`, restart it in place.
         case rejoin(NodeID, primary: NodeID, rewind: Bool, token: Int64)
-        /// Record that `node`, marked for rewind, already streams from the primary (then `.rejoined`).
-        case confirmRejoined(NodeID, token: Int64)
+        /// Record that `node`, marked for rewind, already streams from `primary` (then `.rejoined`).
+        case confirmRejoined(NodeID, primary: NodeID, token: Int64)
         /// Give `primary` the synchronous set `standbys` (`ANY 1 (...)`).
         case setSynchronousStandbys(NodeID, standbys: [NodeID], token: Int64)
         /// Append to the event log.
@@ -46,6 +53,11 @@ public struct Coordinator: Sendable {
     public private(set) var heldZones: Set<ZoneID>
     public private(set) var token: Int64?
 
+    private let settings: FailoverSettings
+    /// Lookups by id: `Topology`'s are linear, and a region may hold thousands of shards.
+    private let definitions: [ShardID: Shard]
+    private let ports: [NodeID: Int]
+    private var lastNow: Instant?
     private var lastReachable: [NodeID: Instant] = [:]
     private var latest: [NodeID: (at: Instant, probe: NodeProbe)] = [:]
     private var busy: Set<NodeID> = []
@@ -54,20 +66,31 @@ public struct Coordinator: Sendable {
     private var nextRejoin: [NodeID: Instant] = [:]
     private var refused: [ShardID: FailoverRules.Refusal] = [:]
     private var refusedSince: [ShardID: Instant] = [:]
-
-    /// How long a node must stay unreachable before the coordinator restarts it.
-    public static let rejoinAfter: Duration = .seconds(1)
-    /// Pause between two attempts at the same failing step or rejoin.
-    public static let retryPause: Duration = .seconds(1)
-    /// How long a promotion must have stayed refused before the primary is restarted in
-    /// place: a refusal can be transient (a standby's probe is late), and a primary
-    /// restarted while a promotion is about to happen would be a former primary at once.
-    public static let restartInPlaceAfter: Duration = .seconds(5)
+    /// Shards whose primary must be given `synchronousSet` (a member rejoined, or the last
+    /// attempt failed), with the earliest time to try; sent only while no operation runs.
+    private var synchronousSetDue: [ShardID: Instant] = [:]
+    private var synchronousSetInFlight: Set<ShardID> = []
+    private var nextFence: [NodeID: Instant] = [:]
 
     public init(topology: Topology, shards: [ShardID: ShardState], heldZones: Set<ZoneID>) {
         self.topology = topology
         self.shards = shards
         self.heldZones = heldZones
+        settings = topology.failover
+        definitions = Dictionary(topology.shards.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        ports = Dictionary(topology.regions.flatMap(\.nodePorts).map { ($0.node, $0.port) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    /// Core's state as the control store recorded it: the restore a new leader starts from.
+    public init(topology: Topology, restoring snapshot: ControlSnapshot) {
+        var shards: [ShardID: ShardState] = [:]
+        for record in snapshot.shards {
+            shards[record.shard] = ShardState(
+                epoch: record.epoch, primary: record.primary, synchronousSet: record.synchronousSet,
+                needsRewind: snapshot.needsRewind.filter { $0.shard == record.shard },
+                operation: snapshot.openOperations.first { $0.shard == record.shard })
+        }
+        self.init(topology: topology, shards: shards, heldZones: snapshot.heldZones)
     }
 
     public var isLeader: Bool { token != nil }
@@ -75,10 +98,12 @@ public struct Coordinator: Sendable {
     /// Whether the last probe of `node` answered, within `failoverAfter` of `now`.
     public func hasFreshReport(_ node: NodeID, now: Instant) -> Bool {
         guard let (at, probe) = latest[node], case .reachable = probe else { return false }
-        return now - at < topology.failover.failoverAfter
+        return now - at < settings.failoverAfter
     }
 
     public mutating func handle(_ event: Event, now: Instant) -> [Action] {
+        if let lastNow { precondition(now >= lastNow, "Coordinator: now went back from \(lastNow) to \(now)") }
+        lastNow = now
         switch event {
         case let .leaseAcquired(token):
             self.token = token
@@ -86,6 +111,7 @@ public struct Coordinator: Sendable {
             for node in topology.nodes { lastReachable[node] = now }
             busy = []
             stepInFlight = []
+            synchronousSetInFlight = []
             var actions: [Action] = [.record(CoordinatorRecord(kind: "coordinator.leader", detail: "lease token \(token)"))]
             for (id, shard) in shards.sorted(by: { $0.key < $1.key }) {
                 if let operation = shard.operation {
@@ -102,15 +128,17 @@ public struct Coordinator: Sendable {
             token = nil
             return []
 
-        case let .probed(node, probe):
-            latest[node] = (now, probe)
-            if case .reachable = probe { lastReachable[node] = now }
+        case let .probed(node, probe, at):
+            // Probes of one node may be handed over out of order; the newest counts.
+            if let (previous, _) = latest[node], previous > at { return evaluate(node.shard, now: now) }
+            latest[node] = (at, probe)
+            if case .reachable = probe { lastReachable[node] = max(at, lastReachable[node] ?? at) }
             guard let token, case let .reachable(report) = probe, let shard = shards[node.shard] else {
                 return evaluate(node.shard, now: now)
             }
             if FailoverRules.isStaleFormerPrimary(node, report: report, currentPrimary: shard.primary),
                shard.operation == nil || shard.operation?.step == .fence || shard.operation?.step == .done,
-               !busy.contains(node)
+               !busy.contains(node), now >= nextFence[node] ?? now
             {
                 busy.insert(node)
                 shards[node.shard]?.needsRewind.insert(node)
@@ -124,9 +152,9 @@ public struct Coordinator: Sendable {
             // rewound (it could not follow a diverged timeline): a journal write lost after
             // the rejoin acted (lease expired meanwhile) must not bar it from promotion forever.
             if shard.needsRewind.contains(node), !busy.contains(node), report.inRecovery,
-               report.upstreamPort != nil, report.upstreamPort == topology.port(of: shard.primary) {
+               report.upstreamPort != nil, report.upstreamPort == ports[shard.primary] {
                 busy.insert(node)
-                return [.confirmRejoined(node, token: token)]
+                return [.confirmRejoined(node, primary: shard.primary, token: token)]
             }
             return evaluate(node.shard, now: now)
 
@@ -161,19 +189,20 @@ public struct Coordinator: Sendable {
             }
             return actions
 
-        case let .stepFailed(id, step, reason):
+        case let .stepFailed(id, step, failure):
             stepInFlight.remove(id)
-            guard var shard = shards[id], let operation = shard.operation else { return [] }
+            guard var shard = shards[id], let operation = shard.operation, operation.step == step else { return [] }
+            let reason = failure.description
             var actions: [Action] = [.record(CoordinatorRecord(
                 kind: "\(operation.kind.rawValue).step-failed", shard: id, epoch: operation.epoch, from: operation.from,
-                to: operation.to, detail: "\(step.rawValue): \(reason)"))]
+                to: operation.to, detail: "\(step.rawValue): \(reason); again in \(settings.retryPause)"))]
             if step == .drain {
                 // Nothing changed yet (the Runtime restored the old primary's synchronous set).
                 shard.operation = nil
                 shards[id] = shard
                 actions.append(.record(CoordinatorRecord(kind: "switchover.aborted", shard: id, epoch: shard.epoch, from: operation.from, to: operation.to, detail: reason)))
             } else {
-                retryAt[id] = now + Self.retryPause
+                retryAt[id] = now + settings.retryPause
             }
             return actions
 
@@ -191,39 +220,69 @@ public struct Coordinator: Sendable {
             heldZones.remove(zone)
             return []
 
-        case let .rejoined(node):
+        case let .rejoined(node, following):
             busy.remove(node)
             // It just started: give the probes a grace period before judging it again.
             lastReachable[node] = now
             guard var shard = shards[node.shard] else { return [] }
+            guard following == shard.primary || node == shard.primary else {
+                // The shard failed over while the rejoin ran: it follows a former primary.
+                // Rejoin it again (a running standby is repointed over SQL) at once.
+                nextRejoin[node] = nil
+                guard let token, node != shard.primary else { return [] }
+                busy.insert(node)
+                return [
+                    .record(CoordinatorRecord(kind: "rejoin.outdated", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary,
+                                              detail: "\(node) was rejoined to \(following), no longer the primary; repointing it to \(shard.primary)")),
+                    .rejoin(node, primary: shard.primary, rewind: shard.needsRewind.contains(node), token: token),
+                ]
+            }
             shard.needsRewind.remove(node)
-            var actions: [Action] = [.record(CoordinatorRecord(kind: "rejoin.done", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary, detail: "\(node) streams from \(shard.primary)"))]
-            if !shard.synchronousSet.contains(node), node != shard.primary, let token {
-                shard.synchronousSet = shard.nodes(in: topology).filter { shard.synchronousSet.contains($0) || $0 == node }
-                actions.append(.setSynchronousStandbys(shard.primary, standbys: shard.synchronousSet, token: token))
+            let actions: [Action] = [.record(CoordinatorRecord(kind: "rejoin.done", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary, detail: "\(node) streams from \(shard.primary)"))]
+            if !shard.synchronousSet.contains(node), node != shard.primary {
+                shard.synchronousSet = shard.nodes(in: definitions).filter { shard.synchronousSet.contains($0) || $0 == node }
+                synchronousSetDue[node.shard] = now
             }
             shards[node.shard] = shard
-            return actions
+            return actions + evaluate(node.shard, now: now)
 
-        case let .rejoinFailed(node, reason):
+        case let .rejoinFailed(node, failure):
             busy.remove(node)
-            nextRejoin[node] = now + Self.retryPause
-            return [.record(CoordinatorRecord(kind: "rejoin.failed", shard: node.shard, epoch: shards[node.shard]?.epoch, from: node, detail: reason))]
+            nextRejoin[node] = now + settings.retryPause
+            return [.record(CoordinatorRecord(kind: "rejoin.failed", shard: node.shard, epoch: shards[node.shard]?.epoch, from: node,
+                                              detail: "\(failure); again in \(settings.retryPause) at the earliest"))]
 
         case let .fenced(node):
             busy.remove(node)
             return []
 
-        case let .synchronousStandbysSet(node):
+        case let .fenceFailed(node, failure):
+            // The next probe that still finds it a primary fences it again, after the pause.
             busy.remove(node)
-            return []
+            nextFence[node] = now + settings.retryPause
+            return [.record(CoordinatorRecord(kind: "fence.failed", shard: node.shard, epoch: shards[node.shard]?.epoch, from: node,
+                                              detail: "\(failure); again in \(settings.retryPause) if it still answers as a primary"))]
+
+        case let .synchronousStandbysSet(primary, standbys):
+            synchronousSetInFlight.remove(primary.shard)
+            // A member that rejoined meanwhile asks for another change.
+            if let shard = shards[primary.shard], shard.primary != primary || shard.synchronousSet != standbys {
+                synchronousSetDue[primary.shard] = synchronousSetDue[primary.shard] ?? now
+            }
+            return evaluate(primary.shard, now: now)
+
+        case let .synchronousStandbysFailed(primary, failure):
+            synchronousSetInFlight.remove(primary.shard)
+            synchronousSetDue[primary.shard] = now + settings.retryPause
+            return [.record(CoordinatorRecord(kind: "synchronous-standbys.failed", shard: primary.shard, epoch: shards[primary.shard]?.epoch,
+                                              from: primary, detail: "\(failure); again in \(settings.retryPause)"))]
         }
     }
 
     // MARK: decisions
 
     private mutating func evaluate(_ id: ShardID, now: Instant) -> [Action] {
-        guard let token, let shard = shards[id], let definition = topology.shard(id) else { return [] }
+        guard let token, let shard = shards[id], let definition = definitions[id] else { return [] }
         if let operation = shard.operation {
             if !stepInFlight.contains(id), let retry = retryAt[id], now >= retry {
                 retryAt[id] = nil
@@ -238,23 +297,31 @@ public struct Coordinator: Sendable {
             // Promotion refused (two zones, or the whole region, down): nothing may be
             // promoted, so what comes back comes back as it was: standbys at once, the
             // primary in place once the refusal has lasted.
-            let settled = now - (refusedSince[id] ?? now) >= Self.restartInPlaceAfter
+            let settled = now - (refusedSince[id] ?? now) >= settings.restartInPlaceAfter
             return actions + rejoins(shard, definition: definition, now: now, token: token, includingPrimary: settled)
         }
         refused[id] = nil
         refusedSince[id] = nil
-        return rejoins(shard, definition: definition, now: now, token: token)
+        var actions: [Action] = []
+        // Never while an operation runs (returned above): a switchover's drain has just
+        // stopped the old primary's acknowledgements, and giving it a set back would undo that.
+        if let due = synchronousSetDue[id], now >= due, !synchronousSetInFlight.contains(id) {
+            synchronousSetDue[id] = nil
+            synchronousSetInFlight.insert(id)
+            actions.append(.setSynchronousStandbys(shard.primary, standbys: shard.synchronousSet, token: token))
+        }
+        return actions + rejoins(shard, definition: definition, now: now, token: token)
     }
 
     /// The primary has not answered for `failoverAfter`, and no standby heard from it lately.
     private func primaryHasFailed(_ shard: ShardState, now: Instant) -> Bool {
         let seen = lastReachable[shard.primary] ?? now
-        guard now - seen >= topology.failover.failoverAfter else { return false }
-        let primaryPort = topology.port(of: shard.primary)
-        for node in topology.shard(shard.primary.shard)?.nodes ?? [] where node != shard.primary {
+        guard now - seen >= settings.failoverAfter else { return false }
+        let primaryPort = ports[shard.primary]
+        for node in definitions[shard.primary.shard]?.nodes ?? [] where node != shard.primary {
             if let (at, probe) = latest[node], at >= seen, case let .reachable(report) = probe,
                report.upstreamPort != nil, report.upstreamPort == primaryPort,
-               let since = report.sinceUpstreamMessage, since < topology.failover.failoverAfter
+               let since = report.sinceUpstreamMessage, since < settings.failoverAfter
             {
                 return false
             }
@@ -268,7 +335,7 @@ public struct Coordinator: Sendable {
         var fresh: Set<NodeID> = []
         for node in definition.nodes where FailoverRules.isCandidate(node, for: definition, primary: shard.primary, in: topology) {
             guard !heldZones.contains(node.zone), !shard.needsRewind.contains(node), let (at, probe) = latest[node],
-                  case let .reachable(report) = probe, report.inRecovery, now - at < topology.failover.failoverAfter
+                  case let .reachable(report) = probe, report.inRecovery, now - at < settings.failoverAfter
             else { continue }
             reachable[node] = report
             if at > seen { fresh.insert(node) }
@@ -298,18 +365,18 @@ public struct Coordinator: Sendable {
             [.record(CoordinatorRecord(kind: "\(kind.rawValue).refused", shard: id, epoch: shards[id]?.epoch, detail: why))]
         }
         guard token != nil else { return refuse("this coordinator does not hold the lease") }
-        guard let shard = shards[id], let definition = topology.shard(id) else { return refuse("unknown shard \(id)") }
+        guard let shard = shards[id], let definition = definitions[id] else { return refuse("unknown shard \(id)") }
         guard shard.operation == nil else { return refuse("an operation is in progress on \(id)") }
         let target = NodeID(shard: id, zone: zone)
         guard FailoverRules.isCandidate(target, for: definition, primary: shard.primary, in: topology) else {
             return refuse("\(target) is not a standby of \(id) in region \(definition.region)")
         }
         guard !heldZones.contains(zone), let (at, probe) = latest[target], case let .reachable(report) = probe, report.inRecovery,
-              now - at < topology.failover.failoverAfter, !shard.needsRewind.contains(target)
+              now - at < settings.failoverAfter, !shard.needsRewind.contains(target)
         else { return refuse("\(target) is not a reachable, streaming standby") }
         let remaining = definition.nodes.filter { node in
             guard node != target, node != shard.primary, let (seen, probe) = latest[node], case .reachable = probe else { return false }
-            return now - seen < topology.failover.failoverAfter
+            return now - seen < settings.failoverAfter
         }
         let operation = ShardOperation(
             kind: kind, shard: id, from: shard.primary, to: target, epoch: shard.epoch + 1,
@@ -339,9 +406,9 @@ public struct Coordinator: Sendable {
         var actions: [Action] = []
         for node in definition.nodes where (includingPrimary || node != shard.primary) && !heldZones.contains(node.zone) && !busy.contains(node) {
             let seen = lastReachable[node] ?? now
-            guard now - seen >= Self.rejoinAfter, now >= nextRejoin[node] ?? now, case .unreachable? = latest[node]?.probe else { continue }
+            guard now - seen >= settings.rejoinAfter, now >= nextRejoin[node] ?? now, case .unreachable? = latest[node]?.probe else { continue }
             busy.insert(node)
-            nextRejoin[node] = now + Self.retryPause
+            nextRejoin[node] = now + settings.retryPause
             actions.append(.rejoin(node, primary: shard.primary, rewind: shard.needsRewind.contains(node), token: token))
         }
         return actions
@@ -349,5 +416,5 @@ public struct Coordinator: Sendable {
 }
 
 extension ShardState {
-    func nodes(in topology: Topology) -> [NodeID] { topology.shard(primary.shard)?.nodes ?? [] }
+    func nodes(in definitions: [ShardID: Shard]) -> [NodeID] { definitions[primary.shard]?.nodes ?? [] }
 }

@@ -3,9 +3,11 @@ import Logging
 import ResidencyCore
 import ResidencyPostgres
 
-/// `residency coordinator`: holds (or waits for) the lease, probes every node, feeds Core's
-/// `Coordinator` and carries out its actions. One loop thread decides and acts; probe
-/// threads only observe.
+/// `residency coordinator`: holds (or waits for) the lease, probes every node, and steps
+/// Core's `CoordinatorDriver` with what happened; the driver's effects run on an
+/// `EffectRunner` (shards side by side, each shard's steps in order), so deciding never
+/// waits for an effect. Probe threads only observe; the loop thread only steps the driver
+/// and writes its records.
 public final class CoordinatorService {
     public let state: StateDirectory
     public let logger: Logger
@@ -51,134 +53,78 @@ public final class CoordinatorService {
         let housekeeper = MoveHousekeeper(layout: layout, logger: logger) { keeper.token != nil }
         housekeeper.start()
         defer { housekeeper.stop() }
+        let wake = DispatchSemaphore(value: 0)
+        let effects = EffectRunner(
+            workers: topology.failover.totalConcurrency, nodes: LocalNodeEffects(manager: manager, data: data, ports: ports, logger: logger),
+            logger: logger
+        ) { () throws(RuntimeError) in try ControlStore(layout: layout, connectTimeoutSeconds: 2) }
+        effects.onFinish = { wake.signal() }
+        effects.start()
+        defer { effects.stop() }
         Thread.sleep(forTimeInterval: 0.5)  // the keeper's first renewal
 
         let origin = ContinuousClock.now
         func instant(_ at: ContinuousClock.Instant = .now) -> Instant { Instant(at - origin) }
-        var coordinator: Coordinator?
-        var token: Int64?
+        var driver = CoordinatorDriver(topology: topology)
         var nextLease = ContinuousClock.now
         var nextPoll = ContinuousClock.now
         var saidWaiting = false
-        var held: Set<ZoneID> = []
-        var requestsByShard: [ShardID: Int64] = [:]
-        var firstSeen: [Int64: ContinuousClock.Instant] = [:]
-        logger.notice("coordinator \(holder) started", metadata: ["state": "\(state.path)"])
+        logger.notice("coordinator \(holder) started", metadata: ["state": "\(state.path)", "effect-concurrency": "\(topology.failover.effectConcurrency)+\(topology.failover.rejoinConcurrency)"])
 
         while !shouldStop() {
             keeper.loopCheckedIn()
+            var inputs = CoordinatorDriver.Inputs()
             if ContinuousClock.now >= nextLease {
                 nextLease = ContinuousClock.now + .milliseconds(100)
                 let acquired = keeper.token
-                if let acquired, acquired != token {
+                if let acquired, acquired != driver.token {
                     do {
-                        var fresh = try loadCoordinator(control: control, topology: topology)
-                        held = fresh.heldZones
-                        var queue = fresh.handle(.leaseAcquired(token: acquired), now: instant())
-                        token = acquired
+                        inputs.lease = .acquired(token: acquired, snapshot: try control.snapshot())
                         saidWaiting = false
                         logger.notice("leading with lease token \(acquired)")
-                        run(&queue, on: &fresh, control: control, manager: manager, data: data, ports: ports, instant: instant, token: &token)
-                        coordinator = token == nil ? nil : fresh
                     } catch {
                         logger.error("cannot load the control state: \(error)")
+                        if let reconnected = try? ControlStore(layout: layout) { control = reconnected }
                     }
-                } else if acquired == nil, token != nil || !saidWaiting {
-                    if token != nil { logger.warning("lost the lease; acting on no node") }
+                } else if acquired == nil, driver.token != nil || !saidWaiting {
+                    if driver.token != nil {
+                        logger.warning("lost the lease; acting on no node")
+                        inputs.lease = .lost
+                    }
                     let current = try? control.leaseHolder()
                     logger.notice("waiting: the lease is held by \(current?.holder ?? "another coordinator") until \(current?.expiresAt ?? "?")")
                     saidWaiting = true
-                    token = nil
-                    coordinator = nil
                 }
             }
-            guard var current = coordinator, token != nil else {
-                _ = prober.drain()
-                Thread.sleep(forTimeInterval: 0.05)
-                continue
-            }
-            var queue: [Coordinator.Action] = []
-            for result in prober.drain() {
-                queue += current.handle(.probed(result.node, result.probe), now: instant(result.at))
-            }
-            if ContinuousClock.now >= nextPoll {
-                nextPoll = ContinuousClock.now + .milliseconds(200)
-                if (try? control.heldZones()) == nil, let reconnected = try? ControlStore(layout: layout) {
-                    control = reconnected  // the control server restarted, or the connection broke
-                }
-                if let zones = try? control.heldZones() {
-                    let now = Set(zones.keys)
-                    for zone in now.subtracting(held) { queue += current.handle(.zoneHeld(zone), now: instant()) }
-                    for zone in held.subtracting(now) { queue += current.handle(.zoneReleased(zone), now: instant()) }
-                    held = now
-                }
-                for request in (try? control.pendingRequests()) ?? [] {
-                    // A request that arrives before the probes have seen its target (a
-                    // coordinator that just took over) waits for them, 5 s at most.
-                    let seen = firstSeen[request.id] ?? .now
-                    firstSeen[request.id] = seen
-                    let target = NodeID(shard: request.shard, zone: request.zone)
-                    if !current.hasFreshReport(target, now: instant()), ContinuousClock.now - seen < .seconds(5) { continue }
-                    let event: Coordinator.Event = request.kind == "failover"
-                        ? .failoverForced(request.shard, to: request.zone) : .switchoverRequested(request.shard, to: request.zone)
-                    let actions = current.handle(event, now: instant())
-                    let refusal = actions.compactMap { action -> String? in
-                        if case let .record(record) = action, record.kind.hasSuffix(".refused") { return record.detail }
-                        return nil
-                    }.first
-                    try? control.answerRequest(request.id, state: refusal == nil ? "accepted" : "refused", answer: refusal ?? "")
-                    if refusal == nil { requestsByShard[request.shard] = request.id }
-                    queue += actions
+            let probes = prober.drain()
+            if driver.token != nil || inputs.lease != nil {
+                inputs.probes = probes.map { CoordinatorDriver.Probe(node: $0.node, probe: $0.probe, at: instant($0.at)) }
+                if ContinuousClock.now >= nextPoll {
+                    nextPoll = ContinuousClock.now + .milliseconds(200)
+                    if (try? control.heldZones()) == nil, let reconnected = try? ControlStore(layout: layout) {
+                        control = reconnected  // the control server restarted, or the connection broke
+                    }
+                    inputs.heldZones = (try? control.heldZones()).map { Set($0.keys) }
+                    inputs.requests = try? control.coordinatorRequests()
                 }
             }
-            queue += current.handle(.tick, now: instant())
-            run(&queue, on: &current, control: control, manager: manager, data: data, ports: ports, instant: instant, token: &token)
-            for (shard, id) in requestsByShard where current.shards[shard]?.operation == nil {
-                try? control.answerRequest(id, state: "done", answer: "\(current.shards[shard]?.primary.description ?? "?") is primary")
-                requestsByShard[shard] = nil
+            inputs.completions = effects.drain()
+            let out = driver.step(now: instant(), inputs: inputs)
+            for record in out.records {
+                logger.notice("\(record.kind): \(record.detail)", metadata: record.shard.map { ["shard": "\($0)"] } ?? [:])
+                do { try control.appendEvent(record, duration: nil) } catch { logger.error("cannot record \(record.kind): \(error)") }
             }
-            coordinator = token == nil ? nil : current
-            Thread.sleep(forTimeInterval: 0.02)
+            for answer in out.answers {
+                try? control.answerRequest(answer.request, state: answer.state.rawValue, answer: answer.text)
+            }
+            if out.leaseLost { logger.warning("a journal write found the lease gone; acting on no node") }
+            effects.submit(out.effects)
+            _ = wake.wait(timeout: .now() + .milliseconds(20))
         }
+        effects.stop()
         keeper.stop()
         Thread.sleep(forTimeInterval: leaseRenewal.inSeconds + 0.1)  // its last renewal
-        if let token { try? control.releaseLease(token: token) }
+        if let token = driver.token { try? control.releaseLease(token: token) }
         logger.notice("coordinator \(holder) stopped")
-    }
-
-    /// Carries out `queue`, feeding each outcome back into `coordinator`.
-    private func run(
-        _ queue: inout [Coordinator.Action], on coordinator: inout Coordinator, control: ControlStore, manager: LocalNodeManager,
-        data: DataNodes, ports: [NodeID: Int], instant: (ContinuousClock.Instant) -> Instant, token: inout Int64?
-    ) {
-        let executor = ActionExecutor(control: control, manager: manager, data: data, ports: ports, logger: logger)
-        while !queue.isEmpty {
-            let action = queue.removeFirst()
-            switch executor.execute(action) {
-            case .leaseLost:
-                logger.warning("a journal write found the lease gone; acting on no node")
-                _ = coordinator.handle(.leaseLost, now: instant(.now))
-                token = nil
-                queue.removeAll()
-            case let .event(event?):
-                queue += coordinator.handle(event, now: instant(.now))
-            case .event(nil):
-                break
-            }
-        }
-    }
-
-    /// Core's state as the control store records it.
-    private func loadCoordinator(control: ControlStore, topology: Topology) throws(RuntimeError) -> Coordinator {
-        let nodes = try control.nodes()
-        let operations = try control.openOperations()
-        var shards: [ShardID: ShardState] = [:]
-        for record in try control.shards() {
-            shards[record.shard] = ShardState(
-                epoch: record.epoch, primary: record.primary, synchronousSet: record.synchronousStandbys,
-                needsRewind: Set(nodes.filter { $0.node.shard == record.shard && $0.needsRewind }.map(\.node)),
-                operation: operations.first { $0.shard == record.shard })
-        }
-        return Coordinator(topology: topology, shards: shards, heldZones: Set(try control.heldZones().keys))
     }
 }

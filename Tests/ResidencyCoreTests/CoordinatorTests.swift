@@ -61,7 +61,7 @@ import Testing
         #expect(!FailoverRules.isCandidate(a, for: shard, primary: a, in: topology))
         #expect(FailoverRules.isCandidate(b, for: shard, primary: a, in: topology))
         var coordinator = leader()
-        _ = coordinator.handle(.probed(b, standby(0x500)), now: at(10))
+        _ = coordinator.handle(.probed(b, standby(0x500), at: at(10)), now: at(10))
         let actions = coordinator.handle(.switchoverRequested(shardID, to: "eu-central-b"), now: at(20))
         #expect(operations(actions).isEmpty)
         #expect(records(actions).first?.kind == "switchover.refused")
@@ -71,9 +71,9 @@ import Testing
 
     @Test func withOneZoneDownTheStandbyWithTheHighestReceivedLSNIsPromoted() {
         var coordinator = leader()
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(200))
-        _ = coordinator.handle(.probed(b, standby(0x500)), now: at(1_050))
-        let actions = coordinator.handle(.probed(c, standby(0x600)), now: at(1_060))
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(200)), now: at(200))
+        _ = coordinator.handle(.probed(b, standby(0x500), at: at(1_050)), now: at(1_050))
+        let actions = coordinator.handle(.probed(c, standby(0x600), at: at(1_060)), now: at(1_060))
         let operation = operations(actions).first
         #expect(operation?.to == c)
         #expect(operation?.kind == .failover)
@@ -82,9 +82,9 @@ import Testing
 
     @Test func withTwoZonesDownAtOncePromotionIsRefusedAndAForcedOneIsRecordedAsSuch() {
         var coordinator = leader()
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(200))
-        _ = coordinator.handle(.probed(c, .unreachable), now: at(200))
-        let actions = coordinator.handle(.probed(b, standby(0x500)), now: at(1_100))
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(200)), now: at(200))
+        _ = coordinator.handle(.probed(c, .unreachable, at: at(200)), now: at(200))
+        let actions = coordinator.handle(.probed(b, standby(0x500), at: at(1_100)), now: at(1_100))
         #expect(operations(actions).isEmpty)
         #expect(records(actions).map(\.kind) == ["failover.refused"])
         #expect(records(coordinator.handle(.tick, now: at(1_300))).isEmpty, "the refusal is recorded once")
@@ -98,16 +98,16 @@ import Testing
     @Test func theSoleRemainingMemberOfASynchronousSetMayBePromoted() {
         var coordinator = leader()
         // First failover: a is lost, b is promoted with {c} as its synchronous set.
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
-        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
-        let first = operations(coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))).first!
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(100)), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600), at: at(1_050)), now: at(1_050))
+        let first = operations(coordinator.handle(.probed(c, standby(0x500), at: at(1_060)), now: at(1_060))).first!
         #expect(first.to == b && first.standbys == [c])
         _ = drive(&coordinator, from: first, now: at(1_100))
         #expect(coordinator.shards[shardID]?.synchronousSet == [c])
         // Then b's zone is lost too: c alone held every acknowledged commit.
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(2_000))
-        _ = coordinator.handle(.probed(b, .unreachable), now: at(2_000))
-        let second = operations(coordinator.handle(.probed(c, standby(0x700)), now: at(3_100))).first
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(2_000)), now: at(2_000))
+        _ = coordinator.handle(.probed(b, .unreachable, at: at(2_000)), now: at(2_000))
+        let second = operations(coordinator.handle(.probed(c, standby(0x700), at: at(3_100)), now: at(3_100))).first
         #expect(second?.to == c)
         #expect(second?.epoch == 3)
         #expect(second?.standbys == [a, b], "no standby remains: commits wait for one to come back")
@@ -117,9 +117,9 @@ import Testing
 
     @Test func theEpochIsBumpedBeforePromotion() {
         var coordinator = leader()
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
-        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
-        let operation = operations(coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))).first!
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(100)), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600), at: at(1_050)), now: at(1_050))
+        let operation = operations(coordinator.handle(.probed(c, standby(0x500), at: at(1_060)), now: at(1_060))).first!
         #expect(operation.epoch == 2)
         let steps = drive(&coordinator, from: operation, now: at(1_100))
         #expect(steps.firstIndex(of: .epoch)! < steps.firstIndex(of: .promote)!)
@@ -129,9 +129,9 @@ import Testing
 
     @Test func theCandidateGetsItsNewSynchronousStandbysBeforeItIsPromoted() {
         var coordinator = leader()
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
-        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
-        let operation = operations(coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))).first!
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(100)), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600), at: at(1_050)), now: at(1_050))
+        let operation = operations(coordinator.handle(.probed(c, standby(0x500), at: at(1_060)), now: at(1_060))).first!
         let steps = drive(&coordinator, from: operation, now: at(1_100))
         #expect(steps == [.epoch, .synchronousStandbys, .repoint, .promote, .fence])
     }
@@ -140,19 +140,19 @@ import Testing
 
     @Test func aFormerPrimaryThatReappearsIsFencedBeforeAnythingElse() {
         var coordinator = leader()
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
-        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
-        let operation = operations(coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))).first!
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(100)), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600), at: at(1_050)), now: at(1_050))
+        let operation = operations(coordinator.handle(.probed(c, standby(0x500), at: at(1_060)), now: at(1_060))).first!
         _ = drive(&coordinator, from: operation, now: at(1_100))
-        let actions = coordinator.handle(.probed(a, primaryReport), now: at(5_000))
+        let actions = coordinator.handle(.probed(a, primaryReport, at: at(5_000)), now: at(5_000))
         let nodeActions = actions.filter { if case .record = $0 { false } else { true } }
         #expect(nodeActions == [.fence(a, token: 7)], "\(actions)")
         #expect(coordinator.shards[shardID]?.needsRewind.contains(a) == true)
         // Once fenced (down), it rejoins only with a rewind.
         _ = coordinator.handle(.fenced(a), now: at(5_100))
-        var later = coordinator.handle(.probed(a, .unreachable), now: at(5_200))
-        later += coordinator.handle(.probed(b, primaryReport), now: at(6_200))
-        later += coordinator.handle(.probed(c, standby(0x900)), now: at(6_200))
+        var later = coordinator.handle(.probed(a, .unreachable, at: at(5_200)), now: at(5_200))
+        later += coordinator.handle(.probed(b, primaryReport, at: at(6_200)), now: at(6_200))
+        later += coordinator.handle(.probed(c, standby(0x900), at: at(6_200)), now: at(6_200))
         later += coordinator.handle(.tick, now: at(6_300))
         #expect(later.contains(.rejoin(a, primary: b, rewind: true, token: 7)))
     }
@@ -161,9 +161,9 @@ import Testing
         var coordinator = leader()
         _ = coordinator.handle(.zoneHeld("us-east-a"), now: at(0))
         _ = coordinator.handle(.zoneHeld("us-east-c"), now: at(0))
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(200))
-        _ = coordinator.handle(.probed(c, .unreachable), now: at(200))
-        _ = coordinator.handle(.probed(b, standby(0x500)), now: at(1_100))
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(200)), now: at(200))
+        _ = coordinator.handle(.probed(c, .unreachable, at: at(200)), now: at(200))
+        _ = coordinator.handle(.probed(b, standby(0x500), at: at(1_100)), now: at(1_100))
         #expect(records(coordinator.handle(.tick, now: at(1_200))).isEmpty, "refused once already")
         _ = coordinator.handle(.zoneReleased("us-east-a"), now: at(2_000))
         _ = coordinator.handle(.zoneReleased("us-east-c"), now: at(2_000))
@@ -180,21 +180,21 @@ import Testing
         var coordinator = Coordinator(topology: topology, shards: [shardID: shardState], heldZones: [])
         _ = coordinator.handle(.leaseAcquired(token: 9), now: at(0))
         let port = topology.port(of: a)!
-        let actions = coordinator.handle(.probed(b, standby(0x500, upstream: port, since: .milliseconds(20))), now: at(100))
-        #expect(actions == [.confirmRejoined(b, token: 9)])
-        _ = coordinator.handle(.rejoined(b), now: at(150))
+        let actions = coordinator.handle(.probed(b, standby(0x500, upstream: port, since: .milliseconds(20)), at: at(100)), now: at(100))
+        #expect(actions == [.confirmRejoined(b, primary: a, token: 9)])
+        _ = coordinator.handle(.rejoined(b, following: a), now: at(150))
         #expect(coordinator.shards[shardID]?.needsRewind.isEmpty == true)
         // Not streaming from the primary: it stays marked.
         var other = Coordinator(topology: topology, shards: [shardID: shardState], heldZones: [])
         _ = other.handle(.leaseAcquired(token: 9), now: at(0))
-        #expect(other.handle(.probed(b, standby(0x500)), now: at(100)).isEmpty)
+        #expect(other.handle(.probed(b, standby(0x500), at: at(100)), now: at(100)).isEmpty)
     }
 
     // Rule 6 (never across regions)
 
     @Test func aShardWhoseWholeRegionIsDownStaysDown() {
         var coordinator = leader()
-        for node in [a, b, c] { _ = coordinator.handle(.probed(node, .unreachable), now: at(100)) }
+        for node in [a, b, c] { _ = coordinator.handle(.probed(node, .unreachable, at: at(100)), now: at(100)) }
         let actions = coordinator.handle(.tick, now: at(1_200))
         #expect(operations(actions).isEmpty)
         #expect(records(actions).first?.detail.hasPrefix("no standby of the shard's region is reachable") == true)
@@ -206,9 +206,9 @@ import Testing
         var coordinator = leader()
         _ = coordinator.handle(.leaseLost, now: at(50))
         var actions: [Coordinator.Action] = []
-        actions += coordinator.handle(.probed(a, .unreachable), now: at(100))
-        actions += coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
-        actions += coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))
+        actions += coordinator.handle(.probed(a, .unreachable, at: at(100)), now: at(100))
+        actions += coordinator.handle(.probed(b, standby(0x600), at: at(1_050)), now: at(1_050))
+        actions += coordinator.handle(.probed(c, standby(0x500), at: at(1_060)), now: at(1_060))
         actions += coordinator.handle(.tick, now: at(5_000))
         actions += coordinator.handle(.switchoverRequested(shardID, to: "us-east-b"), now: at(5_100))
         #expect(actions.allSatisfy { if case .record = $0 { true } else { false } })
@@ -217,9 +217,9 @@ import Testing
 
     @Test func everyNodeActionCarriesTheTokenItWasDecidedUnder() {
         var coordinator = leader()
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
-        _ = coordinator.handle(.probed(b, standby(0x600)), now: at(1_050))
-        let actions = coordinator.handle(.probed(c, standby(0x500)), now: at(1_060))
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(100)), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600), at: at(1_050)), now: at(1_050))
+        let actions = coordinator.handle(.probed(c, standby(0x500), at: at(1_060)), now: at(1_060))
         #expect(actions.contains { if case .perform(_, token: 7) = $0 { true } else { false } })
     }
 
@@ -236,12 +236,12 @@ import Testing
 
     @Test func aShortFreezeOfThePrimaryCausesNoFailover() {
         var coordinator = leader()
-        _ = coordinator.handle(.probed(a, primaryReport), now: at(1_000))
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(1_400))
-        _ = coordinator.handle(.probed(b, standby(0x500)), now: at(1_500))
-        _ = coordinator.handle(.probed(c, standby(0x500)), now: at(1_500))
-        var actions = coordinator.handle(.probed(a, .unreachable), now: at(1_800))
-        actions += coordinator.handle(.probed(a, primaryReport), now: at(1_900))
+        _ = coordinator.handle(.probed(a, primaryReport, at: at(1_000)), now: at(1_000))
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(1_400)), now: at(1_400))
+        _ = coordinator.handle(.probed(b, standby(0x500), at: at(1_500)), now: at(1_500))
+        _ = coordinator.handle(.probed(c, standby(0x500), at: at(1_500)), now: at(1_500))
+        var actions = coordinator.handle(.probed(a, .unreachable, at: at(1_800)), now: at(1_800))
+        actions += coordinator.handle(.probed(a, primaryReport, at: at(1_900)), now: at(1_900))
         actions += coordinator.handle(.tick, now: at(2_500))
         #expect(operations(actions).isEmpty)
     }
@@ -249,9 +249,9 @@ import Testing
     @Test func aStandbyThatStillHearsThePrimaryVetoesTheFailover() {
         var coordinator = leader()
         let port = topology.port(of: a)!
-        _ = coordinator.handle(.probed(a, .unreachable), now: at(100))
-        _ = coordinator.handle(.probed(b, standby(0x600, upstream: port, since: .milliseconds(50))), now: at(1_050))
-        let actions = coordinator.handle(.probed(c, standby(0x500, upstream: port, since: .milliseconds(80))), now: at(1_060))
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(100)), now: at(100))
+        _ = coordinator.handle(.probed(b, standby(0x600, upstream: port, since: .milliseconds(50)), at: at(1_050)), now: at(1_050))
+        let actions = coordinator.handle(.probed(c, standby(0x500, upstream: port, since: .milliseconds(80)), at: at(1_060)), now: at(1_060))
         #expect(operations(actions).isEmpty)
     }
 }

@@ -1,0 +1,47 @@
+import ResidencyCore
+
+/// What the coordinator reads from and writes to the control store: lease checks, the
+/// failover journal, epochs, rewind marks, synchronous sets, held zones, operator requests
+/// and the event log. `ControlStore` implements it against the control server; a simulator
+/// implements it in memory. Every write that decides something is checked against the
+/// lease token and throws `.notLeader` when the lease is gone.
+public protocol CoordinatorControl: AnyObject {
+    func checkLease(token: Int64) throws(RuntimeError)
+    func journal(_ operation: ShardOperation, token: Int64) throws(RuntimeError)
+    func bumpEpoch(_ operation: ShardOperation, token: Int64) throws(RuntimeError)
+    func finish(_ operation: ShardOperation, token: Int64) throws(RuntimeError)
+    func setNeedsRewind(_ node: NodeID, _ value: Bool, token: Int64) throws(RuntimeError)
+    func setSynchronousStandbys(_ shard: ShardID, _ standbys: [NodeID], token: Int64) throws(RuntimeError)
+    func appendEvent(_ record: CoordinatorRecord, duration: Duration?) throws(RuntimeError)
+    /// The state a new leader restores Core from.
+    func snapshot() throws(RuntimeError) -> ControlSnapshot
+    func heldZones() throws(RuntimeError) -> [ZoneID: String]
+    func coordinatorRequests() throws(RuntimeError) -> [CoordinatorDriver.Request]
+    func answerRequest(_ id: Int64, state: String, answer: String) throws(RuntimeError)
+}
+
+extension ControlStore: CoordinatorControl {
+    public func snapshot() throws(RuntimeError) -> ControlSnapshot {
+        let nodes = try nodes()
+        return ControlSnapshot(
+            shards: try shards().map {
+                ControlSnapshot.ShardRecord(shard: $0.shard, epoch: $0.epoch, primary: $0.primary, synchronousSet: $0.synchronousStandbys)
+            },
+            needsRewind: Set(nodes.filter(\.needsRewind).map(\.node)),
+            openOperations: try openOperations(),
+            heldZones: Set(try heldZones().keys))
+    }
+
+    /// The pending requests Core can decide (an unknown kind is answered as refused).
+    public func coordinatorRequests() throws(RuntimeError) -> [CoordinatorDriver.Request] {
+        var known: [CoordinatorDriver.Request] = []
+        for request in try pendingRequests() {
+            if let kind = CoordinatorDriver.Request.Kind(rawValue: request.kind) {
+                known.append(CoordinatorDriver.Request(id: request.id, kind: kind, shard: request.shard, zone: request.zone))
+            } else {
+                try answerRequest(request.id, state: "refused", answer: "unknown request kind '\(request.kind)'")
+            }
+        }
+        return known
+    }
+}

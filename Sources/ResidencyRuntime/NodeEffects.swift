@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import ResidencyCore
+import ResidencyPostgres
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The coordinator's effects on the nodes of a shard. `LocalNodeEffects` carries them out
+/// on local PostgreSQL servers; a simulator implements them on simulated nodes. Each call
+/// ends by itself: every connection and every wait has a deadline.
+public protocol NodeEffects: Sendable {
+    /// Switchover: stop acknowledging commits on `old`, then wait until `target` has
+    /// replayed everything `old` wrote. On failure `old` gets its synchronous set back.
+    func drain(from old: NodeID, to target: NodeID) throws
+    func setSynchronousStandbys(_ standbys: [NodeID], on primary: NodeID) throws
+    /// Creates the slots of `members` on `primary`, then points each running standby of
+    /// `standbys` at it (one that does not answer is rejoined later).
+    func repoint(_ standbys: [NodeID], slotsFor members: [NodeID], to primary: NodeID) throws
+    func promote(_ node: NodeID) throws
+    /// SIGKILL to every process of `node`; returns how many were signalled.
+    @discardableResult func kill(_ node: NodeID) -> Int
+    /// A clean, fast shutdown.
+    func stop(_ node: NodeID) throws
+    /// Makes `node` a streaming standby of `primary` (rewinding it first when `rewind`),
+    /// or restarts it in place when `node` is `primary`.
+    func rejoin(_ node: NodeID, primary: NodeID, rewind: Bool) throws
+}
+
+/// `NodeEffects` on the local topology's servers.
+struct LocalNodeEffects: NodeEffects {
+    let manager: LocalNodeManager
+    let data: DataNodes
+    let ports: [NodeID: Int]
+    let logger: Logger
+
+    func drain(from old: NodeID, to target: NodeID) throws {
+        let connection = try connect(old)
+        let previous = try connection.query("SHOW synchronous_standby_names").scalar ?? ""
+        try ReplicationAdmin.setSynchronousStandbyNames(ReplicationAdmin.fencedStandbyNames, on: connection)
+        do {
+            guard let lsn = try connection.query("SELECT pg_current_wal_lsn()::text").scalar.flatMap(LSN.init) else {
+                throw RuntimeError(.unavailable, "no WAL position from \(old)")
+            }
+            let standby = try connect(target)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while true {
+                let replayed = try standby.query("SELECT pg_last_wal_replay_lsn()::text").scalar.flatMap(LSN.init)
+                if let replayed, replayed >= lsn { break }
+                guard ContinuousClock.now < deadline else {
+                    throw RuntimeError(.unavailable, "\(target) did not replay up to \(lsn) within 10 s")
+                }
+                usleep(10_000)
+            }
+        } catch {
+            try? ReplicationAdmin.setSynchronousStandbyNames(previous, on: connection)
+            throw error
+        }
+    }
+
+    func setSynchronousStandbys(_ standbys: [NodeID], on primary: NodeID) throws {
+        try ReplicationAdmin.setSynchronousStandbyNames(ReplicationAdmin.synchronousStandbyNames(standbys), on: try connect(primary))
+    }
+
+    func repoint(_ standbys: [NodeID], slotsFor members: [NodeID], to primary: NodeID) throws {
+        let candidate = try connect(primary)
+        for node in members {
+            try ReplicationAdmin.ensureSlot(node.postgresName, on: candidate)
+        }
+        for standby in standbys {
+            do {
+                try ReplicationAdmin.follow(settings(primary), slot: standby.postgresName, on: try connect(standby))
+            } catch {
+                // It will be rejoined when it is reachable again.
+                logger.warning("could not repoint \(standby) to \(primary): \(error)")
+            }
+        }
+    }
+
+    func promote(_ node: NodeID) throws {
+        try ReplicationAdmin.promote(on: try connect(node))
+    }
+
+    @discardableResult func kill(_ node: NodeID) -> Int {
+        manager.signalAll(node.fileName, SIGKILL).count
+    }
+
+    func stop(_ node: NodeID) throws {
+        try manager.stop(node.fileName)
+    }
+
+    /// Repointed over SQL when it runs, otherwise rewound (former primaries; rebuilt from a
+    /// base backup if that fails), configured and started.
+    func rejoin(_ node: NodeID, primary: NodeID, rewind: Bool) throws {
+        let server = node.fileName
+        if node == primary {
+            // The primary of the current epoch, whose promotion was refused: back in place.
+            guard let port = ports[node] else { throw RuntimeError(.unavailable, "no port for \(node)") }
+            try manager.start(server, port: port, clusterName: node.description)
+            return
+        }
+        // A standby may start while its primary is down (after a region outage, nothing
+        // else could come back); its slot is created when the primary answers. A rewind
+        // needs the primary as its source.
+        if let primaryConnection = try? connect(primary) {
+            try ReplicationAdmin.ensureSlot(node.postgresName, on: primaryConnection)
+        } else if rewind {
+            throw RuntimeError(.unavailable, "\(node) must be rewound from \(primary), which does not answer")
+        }
+        if manager.runningPID(server) != nil {
+            let running = try Connection(settings(node), deadline: ContinuousClock.now + .seconds(1))
+            guard try running.query("SELECT pg_is_in_recovery()").scalar == "t" else {
+                throw RuntimeError(.unavailable, "\(node) runs as a primary; it must be fenced first")
+            }
+            try ReplicationAdmin.follow(settings(primary), slot: node.postgresName, on: running)
+            return
+        }
+        guard let port = ports[node] else { throw RuntimeError(.unavailable, "no port for \(node)") }
+        if rewind {
+            do {
+                try manager.rewind(server, from: settings(primary), slot: node.postgresName)
+            } catch {
+                logger.warning("pg_rewind of \(node) failed (\(error)); rebuilding it from a base backup")
+                try manager.remove(server)
+                try manager.createStandby(server, from: settings(primary), slot: node.postgresName)
+            }
+        } else {
+            try manager.followPrimary(server, primary: settings(primary), slot: node.postgresName)
+        }
+        try manager.start(server, port: port, clusterName: node.description)
+    }
+
+    private func settings(_ node: NodeID) -> ConnectionSettings {
+        var settings = data.settings(port: ports[node] ?? 0, connectTimeoutSeconds: 2)
+        settings.statementTimeoutMilliseconds = 35_000
+        return settings
+    }
+
+    private func connect(_ node: NodeID) throws -> Connection {
+        try Connection(settings(node), deadline: ContinuousClock.now + .seconds(2))
+    }
+}
