@@ -83,7 +83,7 @@ struct TopologyBuilder {
         if let failoverNode = top["failover"]?.value,
            let entries = reader.mapping(
             failoverNode, what: "failover",
-            allowed: ["probe_interval_ms", "probe_deadline_ms", "failover_after_ms"])
+            allowed: ["probe_interval_ms", "probe_deadline_ms", "failover_after_ms", "effect_concurrency", "rejoin_concurrency"])
         {
             func milliseconds(_ key: String, _ reader: inout YAMLReader) -> Duration? {
                 guard let node = entries[key]?.value, let ms = reader.integer(node, what: "failover.\(key)", in: 10...600_000)
@@ -93,6 +93,12 @@ struct TopologyBuilder {
             if let value = milliseconds("probe_interval_ms", &reader) { failover.probeInterval = value }
             if let value = milliseconds("probe_deadline_ms", &reader) { failover.probeDeadline = value }
             if let value = milliseconds("failover_after_ms", &reader) { failover.failoverAfter = value }
+            if let node = entries["effect_concurrency"]?.value, let value = reader.integer(node, what: "failover.effect_concurrency", in: 1...256) {
+                failover.effectConcurrency = value
+            }
+            if let node = entries["rejoin_concurrency"]?.value, let value = reader.integer(node, what: "failover.rejoin_concurrency", in: 1...64) {
+                failover.rejoinConcurrency = value
+            }
             if failover.probeDeadline >= failover.failoverAfter {
                 reader.problem(at: entries["probe_deadline_ms"]?.value ?? failoverNode,
                                "failover.probe_deadline_ms must be below failover_after_ms, or a single slow probe fails a primary over")
@@ -235,6 +241,7 @@ struct TopologyBuilder {
         for draft in regions {
             let region = draft.id.value
             var shards: [Shard] = []
+            var pinned: Set<ShardID> = []
             for shard in draft.shards {
                 let zones = shard.zones ?? draft.zones
                 for zone in shard.zones ?? [] where zoneRegion[zone.value] != region {
@@ -250,7 +257,13 @@ struct TopologyBuilder {
                     continue
                 }
                 shards.append(Shard(id: shard.id.value, region: region, zones: zones.map(\.value)))
+                if shard.zones != nil { pinned.insert(shard.id.value) }
             }
+            // A shard listing its zones pins its primary to the first; the others spread.
+            let placed = PrimarySpread.place(
+                shards.map { PrimarySpread.Request(shard: $0.id, zones: $0.zones, pinned: pinned.contains($0.id) ? $0.zones[0] : nil) },
+                zones: draft.zones.map(\.value))
+            shards = shards.map { Shard(id: $0.id, region: $0.region, zones: $0.zones, primaryZone: placed[$0.id]) }
             guard let ports = draft.ports else { continue }
             let needed = shards.reduce(0) { $0 + $1.zones.count }
             if needed > ports.value.count {

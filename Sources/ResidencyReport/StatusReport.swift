@@ -8,7 +8,8 @@ public enum StatusReport {
         var regions: [RegionID] = []
         for shard in status.shards where !regions.contains(shard.region) { regions.append(shard.region) }
         for region in regions {
-            lines.append("region \(region)")
+            let spread = status.primariesByZone(region)
+            lines.append("region \(region)  primaries by zone: " + spread.map { "\($0.zone) \($0.primaries)" }.joined(separator: ", "))
             for shard in status.shards where shard.region == region {
                 lines.append("  shard \(shard.shard)  epoch \(shard.epoch)  primary \(shard.primary.zone)  \(shard.isHealthy ? "healthy" : "UNHEALTHY")")
                 var table = TextTable(header: ["ZONE", "ROLE", "HOST", "PORT", "REACHABLE", "REPLICATION", "SYNC", "REPLAY LAG"])
@@ -46,7 +47,10 @@ public enum StatusReport {
             if let index = regions.firstIndex(where: { $0.region == shard.region.rawValue }) {
                 regions[index].shards.append(document)
             } else {
-                regions.append(RegionDocument(region: shard.region.rawValue, shards: [document]))
+                regions.append(RegionDocument(
+                    region: shard.region.rawValue,
+                    primariesByZone: status.primariesByZone(shard.region).map { ZoneCount(zone: $0.zone.rawValue, primaries: $0.primaries) },
+                    shards: [document]))
             }
         }
         return JSONDocument.render(Document(version: JSONDocument.version, state: state, healthy: status.isHealthy, regions: regions))
@@ -61,7 +65,18 @@ public enum StatusReport {
 
     struct RegionDocument: Encodable {
         let region: String
+        let primariesByZone: [ZoneCount]
         var shards: [ShardDocument]
+
+        enum CodingKeys: String, CodingKey {
+            case region, shards
+            case primariesByZone = "primaries_by_zone"
+        }
+    }
+
+    struct ZoneCount: Encodable {
+        let zone: String
+        let primaries: Int
     }
 
     struct ShardDocument: Encodable {

@@ -159,7 +159,7 @@ public final class ControlStore {
         return topology
     }
 
-    /// Records a new topology: the document, its shards (primary in the first zone, epoch 1)
+    /// Records a new topology: the document, its shards (primary in `primaryZone`, epoch 1)
     /// and nodes (not yet created), in one transaction.
     public func recordNewTopology(_ topology: Topology) throws(RuntimeError) {
         let document: String
@@ -176,8 +176,8 @@ public final class ControlStore {
                 for shard in region.shards {
                     try connection.query(
                         "INSERT INTO control.shards (shard_id, region, primary_zone, synchronous_standbys) VALUES ($1, $2, $3, string_to_array($4, ','))",
-                        [shard.id.rawValue, region.id.rawValue, shard.zones[0].rawValue,
-                         shard.zones.dropFirst().map(\.rawValue).joined(separator: ",")])
+                        [shard.id.rawValue, region.id.rawValue, shard.primaryZone.rawValue,
+                         shard.zones.filter { $0 != shard.primaryZone }.map(\.rawValue).joined(separator: ",")])
                 }
                 for (node, port) in region.nodePorts {
                     try connection.query(

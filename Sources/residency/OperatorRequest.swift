@@ -19,16 +19,22 @@ enum OperatorRequest {
         guard try control.leaseHolder() != nil else {
             throw Failure(message: "no coordinator holds the lease: start one (residency up, or residency coordinator)", exitCode: Failure.unavailable)
         }
-        let id = try control.submitRequest(kind: kind, shard: ShardID(shard), zone: ZoneID(zone))
+        let answer = try submitAndWait(kind: kind, shard: ShardID(shard), zone: ZoneID(zone), control: control, timeoutSeconds: timeoutSeconds)
+        Terminal.output("\(kind) of \(shard) done: \(answer); see `residency events`")
+    }
+
+    /// Submits the request and waits for the coordinator's answer: returns it when done,
+    /// throws (exit 1) when refused, (exit 2) when not done within the timeout.
+    static func submitAndWait(kind: String, shard: ShardID, zone: ZoneID, control: ControlStore, timeoutSeconds: Double) throws -> String {
+        let id = try control.submitRequest(kind: kind, shard: shard, zone: zone)
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
             if let (state, answer) = try control.request(id) {
                 switch state {
                 case "done":
-                    Terminal.output("\(kind) of \(shard) done: \(answer); see `residency events`")
-                    return
+                    return answer
                 case "refused":
-                    throw Failure(message: "\(kind) refused: \(answer)", exitCode: Failure.checkFailed)
+                    throw Failure(message: "\(kind) of \(shard) refused: \(answer)", exitCode: Failure.checkFailed)
                 default:
                     break
                 }
