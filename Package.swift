@@ -57,6 +57,12 @@ let package = Package(
             dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],
             path: "bench/FailoverBench"
         ),
+        // bench/many-primaries.sh: worst-shard RTO against primaries in a lost zone (prints figures; not a test).
+        .executableTarget(
+            name: "residency-many-primaries-bench",
+            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],
+            path: "bench/ManyPrimariesBench"
+        ),
         .executableTarget(
             name: "residency-move-bench",
             dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],

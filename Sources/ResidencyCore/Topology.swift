@@ -23,6 +23,11 @@ public struct Topology: Hashable, Sendable, Codable {
         self.controlPort = controlPort
     }
 
+    /// The same topology with other failover settings (a coordinator's command-line overrides).
+    public func with(failover: FailoverSettings) -> Topology {
+        Topology(realms: realms, regions: regions, apps: apps, failover: failover, serviceLevels: serviceLevels, controlPort: controlPort)
+    }
+
     public var shards: [Shard] { regions.flatMap(\.shards) }
     public var nodes: [NodeID] { shards.flatMap(\.nodes) }
 

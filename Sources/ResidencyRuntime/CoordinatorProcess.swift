@@ -27,10 +27,10 @@ public struct CoordinatorProcess {
     /// Starts `residency coordinator --state <state>` unless one runs; returns its pid and
     /// whether it was started now.
     /// With `crashAt`, the coordinator kills itself at that crash point (drills).
-    public func start(crashAt: String? = nil, executable: String? = nil) throws(RuntimeError) -> (pid: Int32, started: Bool) {
+    public func start(crashAt: String? = nil, executable: String? = nil, arguments: [String] = []) throws(RuntimeError) -> (pid: Int32, started: Bool) {
         if let pid = runningPID { return (pid, false) }
         let program = executable ?? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
-        var command = [program, "coordinator", "--state", state.path]
+        var command = [program, "coordinator", "--state", state.path] + arguments
         if let crashAt { command = ["/usr/bin/env", "\(CrashPoint.environmentVariable)=\(crashAt)"] + command }
         do {
             let pid = try CommandRunner.spawnDetached(command, logFile: logFile)

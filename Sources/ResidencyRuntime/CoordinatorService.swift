@@ -17,9 +17,13 @@ public final class CoordinatorService {
     /// renews it every `leaseRenewal` on a thread of its own).
     public let leaseTTL: Duration
     public let leaseRenewal: Duration
+    /// Overrides the topology's `failover.effect_concurrency` when set.
+    public let effectConcurrency: Int?
 
-    public init(state: StateDirectory, logger: Logger, leaseTTL: Duration = .seconds(3), leaseRenewal: Duration = .milliseconds(300)) {
+    public init(state: StateDirectory, logger: Logger, leaseTTL: Duration = .seconds(3), leaseRenewal: Duration = .milliseconds(300),
+                effectConcurrency: Int? = nil) {
         self.state = state
+        self.effectConcurrency = effectConcurrency
         self.logger = logger
         self.leaseTTL = leaseTTL
         self.leaseRenewal = leaseRenewal
@@ -30,7 +34,12 @@ public final class CoordinatorService {
     public func run(shouldStop: () -> Bool) throws(RuntimeError) {
         let layout = try state.requireLayout()
         var control = try ControlStore(layout: layout)
-        let topology = try control.requireTopology()
+        var topology = try control.requireTopology()
+        if let effectConcurrency {
+            var failover = topology.failover
+            failover.effectConcurrency = effectConcurrency
+            topology = topology.with(failover: failover)
+        }
         let nodes = try control.nodes()
         let ports = Dictionary(nodes.map { ($0.node, $0.port) }, uniquingKeysWith: { a, _ in a })
         let data = DataNodes(layout: layout)

@@ -20,14 +20,24 @@ struct CoordinatorCommand: ParsableCommand {
             Stops on SIGTERM or SIGINT, giving the lease up.
             """)
 
+    @Option(help: ArgumentHelp(
+        "At most this many shards' failover steps run at once (default: failover.effect_concurrency in regions/topology.yaml, else 8).",
+        valueName: "n"))
+    var effectConcurrency: Int?
     @OptionGroup var state: StateOptions
+
+    func validate() throws {
+        if let effectConcurrency, !(1...256).contains(effectConcurrency) {
+            throw ValidationError("--effect-concurrency must be between 1 and 256, not \(effectConcurrency)")
+        }
+    }
 
     func run() throws {
         signal(SIGTERM) { _ in stopRequested = 1 }
         signal(SIGINT) { _ in stopRequested = 1 }
         var logger = Logger(label: "residency.coordinator")
         logger.logLevel = .notice
-        let service = CoordinatorService(state: state.directory, logger: logger)
+        let service = CoordinatorService(state: state.directory, logger: logger, effectConcurrency: effectConcurrency)
         try service.run { stopRequested != 0 }
     }
 }

@@ -14,23 +14,28 @@ final class TestTopology: Sendable {
     let root: String
     let regions: [String]
     let zonesPerRegion: Int
+    let shardsPerRegion: Int
+    /// Every shard lists its zones, so every primary starts in the region's first zone.
+    let pinnedPrimaries: Bool
     let controlPort: Int
     let firstPorts: [Int]
 
     var topologyDirectory: String { root + "/regions" }
     var statePath: String { root + "/state" }
 
-    /// Writes a topology of `regions` (one shard each, `zones` zones each) with realms
+    /// Writes a topology of `regions` (`shards` shards each, `zones` zones each) with realms
     /// `r0`, `r1`, ... (one per region) and `all` (every region).
-    init(regions: [String], zones: Int) throws {
+    init(regions: [String], zones: Int, shards: Int = 1, pinnedPrimaries: Bool = false) throws {
         var template = Array("/tmp/residency-test-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw TestError("mkdtemp failed") }
         root = String(cString: made)
         self.regions = regions
         zonesPerRegion = zones
-        let base = try Self.freePortBlock(count: 1 + 10 * regions.count)
+        shardsPerRegion = shards
+        self.pinnedPrimaries = pinnedPrimaries
+        let base = try Self.freePortBlock(count: 1 + Self.portsPerRegion(zones: zones, shards: shards) * regions.count)
         controlPort = base
-        firstPorts = regions.indices.map { base + 1 + 10 * $0 }
+        firstPorts = regions.indices.map { base + 1 + Self.portsPerRegion(zones: zones, shards: shards) * $0 }
         try writeTopology()
     }
 
@@ -57,16 +62,18 @@ final class TestTopology: Sendable {
         try topology.write(toFile: topologyDirectory + "/topology.yaml", atomically: true, encoding: .utf8)
         for (index, region) in regions.enumerated() {
             let zones = (0..<zonesPerRegion).map { "\(region)-\(["a", "b", "c", "d"][$0])" }.joined(separator: ", ")
+            let shards = (1...shardsPerRegion).map { "  - id: \(region)-\($0)" + (pinnedPrimaries ? "\n    zones: [\(zones)]" : "") }
             let text = """
                 region: \(region)
                 zones: [\(zones)]
-                ports: \(firstPorts[index])-\(firstPorts[index] + 9)
+                ports: \(firstPorts[index])-\(firstPorts[index] + Self.portsPerRegion(zones: zonesPerRegion, shards: shardsPerRegion) - 1)
                 shards:
-                  - id: \(region)-1
-                """
+                """ + "\n" + shards.joined(separator: "\n") + "\n"
             try text.write(toFile: "\(topologyDirectory)/\(region).yaml", atomically: true, encoding: .utf8)
         }
     }
+
+    static func portsPerRegion(zones: Int, shards: Int) -> Int { max(10, zones * shards + 1) }
 
     /// The built `residency` executable, next to the test bundle.
     static var executable: String {
@@ -122,9 +129,10 @@ final class TestTopology: Sendable {
 
     /// A topology for a whole suite: `up --no-coordinator`, then `tenants` (name, realm)
     /// created with `tenantArguments`; destroyed when the test process exits.
-    static func shared(regions: [String], tenants: [(String, String)], tenantArguments: [String] = []) -> Result<TestTopology, TestError> {
+    static func shared(regions: [String], tenants: [(String, String)], tenantArguments: [String] = [], shards: Int = 1,
+                       pinnedPrimaries: Bool = false) -> Result<TestTopology, TestError> {
         do {
-            let topology = try TestTopology(regions: regions, zones: 3)
+            let topology = try TestTopology(regions: regions, zones: 3, shards: shards, pinnedPrimaries: pinnedPrimaries)
             destroyAtExit.withLock { $0.append(topology) }
             let up = try topology.residency(["up", "--no-coordinator"])
             guard up.status == 0 else { throw TestError("residency up failed (\(up.status)):\n\(up.text)") }
