@@ -54,18 +54,25 @@ let package = Package(
         // bench/failover.sh: RTO of zone failures against real servers (prints figures; not a test).
         .executableTarget(
             name: "residency-failover-bench",
-            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],
+            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore", "BenchSupport"],
             path: "bench/FailoverBench"
+        ),
+        .target(name: "BenchSupport", path: "bench/BenchSupport"),
+        // bench/core.sh: Core deciding the failovers of a zone holding many primaries (prints figures; not a test).
+        .executableTarget(
+            name: "residency-core-bench",
+            dependencies: ["ResidencyCore", "BenchSupport"],
+            path: "bench/CoreBench"
         ),
         // bench/many-primaries.sh: worst-shard RTO against primaries in a lost zone (prints figures; not a test).
         .executableTarget(
             name: "residency-many-primaries-bench",
-            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],
+            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore", "BenchSupport"],
             path: "bench/ManyPrimariesBench"
         ),
         .executableTarget(
             name: "residency-move-bench",
-            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore"],
+            dependencies: ["ResidencyRuntime", "ResidencyChaos", "ResidencyPostgres", "ResidencyCore", "BenchSupport"],
             path: "bench/MoveBench"
         ),
         .testTarget(name: "ResidencyCoreTests", dependencies: ["ResidencyCore"]),

@@ -121,6 +121,8 @@ public struct CoordinatorDriver: Sendable {
         public var effects: [Effect] = []
         /// A finished effect found the lease gone: this driver leads no more.
         public var leaseLost = false
+
+        public init() {}
     }
 
     /// A request whose target the probes have not seen answer yet (a coordinator that just
@@ -173,21 +175,21 @@ public struct CoordinatorDriver: Sendable {
             guard let (lane, token) = running.removeValue(forKey: completion.effect) else { continue }
             busyLanes.remove(lane)
             if case .node = lane { runningRejoins -= 1 } else { runningSteps -= 1 }
-            guard var current = coordinator, current.token == token else { continue }
+            guard coordinator?.token == token else { continue }
             switch completion.outcome {
             case .leaseLost:
-                _ = current.handle(.leaseLost, now: now)
                 lose()
                 out.leaseLost = true
             case let .event(event?):
-                let actions = current.handle(event, now: now)
-                coordinator = current
-                route(actions, into: &out)
+                // Mutated in place (`coordinator?.`): a copy would copy every shard's state.
+                route(coordinator?.handle(event, now: now) ?? [], into: &out)
             case .event(nil):
                 break
             }
         }
-        guard var current = coordinator, current.isLeader else { return out }
+        guard coordinator?.isLeader == true, var current = coordinator else { return out }
+        coordinator = nil  // `current` is now the only owner: no copy-on-write of its state
+        defer { coordinator = current }
         var actions: [Coordinator.Action] = []
         for probe in inputs.probes.sorted(by: { $0.at < $1.at }) {
             actions += current.handle(.probed(probe.node, probe.probe, at: min(probe.at, now)), now: now)
@@ -200,13 +202,12 @@ public struct CoordinatorDriver: Sendable {
             actions += decide(requests, on: &current, now: now, into: &out)
         }
         actions += current.handle(.tick, now: now)
-        coordinator = current
         route(actions, into: &out)
         for (shard, id) in accepted.sorted(by: { $0.value < $1.value }) where current.shards[shard]?.operation == nil {
             out.answers.append(Answer(request: id, state: .done, text: "\(current.shards[shard]?.primary.description ?? "?") is primary"))
             accepted[shard] = nil
         }
-        dispatch(into: &out)
+        dispatch(into: &out, token: current.token)
         return out
     }
 
@@ -268,7 +269,7 @@ public struct CoordinatorDriver: Sendable {
 
     /// Starts the first queued effect of every idle lane, in the order the lanes got work,
     /// while its kind has a free slot.
-    private mutating func dispatch(into out: inout Outputs) {
+    private mutating func dispatch(into out: inout Outputs, token: Int64?) {
         let settings = topology.failover
         guard !waiting.isEmpty else { return }
         for lane in waiting {
@@ -279,7 +280,7 @@ public struct CoordinatorDriver: Sendable {
             else { continue }
             let effect = queue.removeFirst()
             queues[lane] = queue.isEmpty ? nil : queue
-            running[effect.id] = (lane, coordinator?.token)
+            running[effect.id] = (lane, token)
             busyLanes.insert(lane)
             if isShard { runningSteps += 1 } else { runningRejoins += 1 }
             out.effects.append(effect)

@@ -1,3 +1,4 @@
+import Foundation
 import ResidencyCore
 
 /// Replication changes made over SQL, so they work on any server the tool can reach:
@@ -39,11 +40,20 @@ public enum ReplicationAdmin {
             """, [slot])
     }
 
-    /// Promotes a standby and waits until it accepts writes; does nothing on a primary.
-    public static func promote(on connection: Connection) throws(PostgresError) {
+    /// Promotes a standby and waits until it accepts writes (30 s at most); does nothing on
+    /// a primary. `pg_promote(wait => true)` looks only every 100 ms; this asks every 5 ms,
+    /// which takes about 50 ms off every failover.
+    public static func promote(on connection: Connection, timeout: Duration = .seconds(30)) throws(PostgresError) {
         guard try connection.query("SELECT pg_is_in_recovery()").scalar == "t" else { return }
-        guard try connection.query("SELECT pg_promote(true, 30)").scalar == "t" else {
-            throw PostgresError(kind: .statement, message: "pg_promote did not finish within 30 s", context: connection.address)
+        guard try connection.query("SELECT pg_promote(false)").scalar == "t" else {
+            throw PostgresError(kind: .statement, message: "pg_promote refused", context: connection.address)
+        }
+        let deadline = ContinuousClock.now + timeout
+        while try connection.query("SELECT pg_is_in_recovery()").scalar == "t" {
+            guard ContinuousClock.now < deadline else {
+                throw PostgresError(kind: .timeout, message: "promotion did not finish within \(timeout)", context: connection.address)
+            }
+            usleep(5_000)
         }
     }
 

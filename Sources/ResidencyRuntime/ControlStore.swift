@@ -320,6 +320,17 @@ public final class ControlStore {
         }
     }
 
+    /// Appends `records` in one transaction (one commit for a whole decision step).
+    public func appendEvents(_ records: [CoordinatorRecord]) throws(RuntimeError) {
+        guard records.count > 1 else {
+            if let record = records.first { try appendEvent(record) }
+            return
+        }
+        try transaction { () throws(RuntimeError) in
+            for record in records { try appendEvent(record) }
+        }
+    }
+
     /// One row of the event log.
     public struct EventRow: Sendable, Hashable {
         public let id: Int64

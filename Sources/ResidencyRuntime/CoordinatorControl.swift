@@ -13,6 +13,8 @@ public protocol CoordinatorControl: AnyObject {
     func setNeedsRewind(_ node: NodeID, _ value: Bool, token: Int64) throws(RuntimeError)
     func setSynchronousStandbys(_ shard: ShardID, _ standbys: [NodeID], token: Int64) throws(RuntimeError)
     func appendEvent(_ record: CoordinatorRecord, duration: Duration?) throws(RuntimeError)
+    /// Appends a decision step's records at once.
+    func appendEvents(_ records: [CoordinatorRecord]) throws(RuntimeError)
     /// The state a new leader restores Core from.
     func snapshot() throws(RuntimeError) -> ControlSnapshot
     func heldZones() throws(RuntimeError) -> [ZoneID: String]

@@ -121,8 +121,8 @@ public final class CoordinatorService {
             let out = driver.step(now: instant(), inputs: inputs)
             for record in out.records {
                 logger.notice("\(record.kind): \(record.detail)", metadata: record.shard.map { ["shard": "\($0)"] } ?? [:])
-                do { try control.appendEvent(record, duration: nil) } catch { logger.error("cannot record \(record.kind): \(error)") }
             }
+            do { try control.appendEvents(out.records) } catch { logger.error("cannot record \(out.records.count) event(s): \(error)") }
             for answer in out.answers {
                 try? control.answerRequest(answer.request, state: answer.state.rawValue, answer: answer.text)
             }

@@ -11,14 +11,24 @@ import Testing
         return ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
     }()
 
-    @Test func everyShippedScenarioLoadsAndNamesOnlyWhatTheDefaultTopologyHas() throws {
-        #expect(Self.shipped.contains("move-under-load.yaml") && Self.shipped.contains("move-with-zone-loss.yaml"))
-        let topology = try TopologyLoader.load(directory: Self.root.appendingPathComponent("regions").path)
+    @Test func everyShippedScenarioLoadsAndNamesOnlyWhatItsTopologyHas() throws {
+        #expect(Self.shipped.contains("move-under-load.yaml") && Self.shipped.contains("zone-loss-many-primaries.yaml"))
         for name in Self.shipped {
             let file = Self.root.appendingPathComponent("simulations/\(name)").path
             let loaded = try ScenarioLoader.load(file: file)
+            let directory = Self.root.appendingPathComponent("simulations").appendingPathComponent(loaded.scenario.topologyDirectory).path
+            let topology = try TopologyLoader.load(directory: directory)
             try ScenarioLoader.check(loaded, against: topology, file: file)
         }
+    }
+
+    @Test func theManyPrimariesScenarioHitsAZoneHoldingSixPrimaries() throws {
+        let loaded = try ScenarioLoader.load(file: Self.root.appendingPathComponent("simulations/zone-loss-many-primaries.yaml").path)
+        let topology = try TopologyLoader.load(directory: Self.root.appendingPathComponent("regions-examples/many-primaries").path)
+        let zone = topology.shard("eu-central-1")!.primaryZone
+        #expect(topology.region("eu-central")!.shards.filter { $0.primaryZone == zone }.count >= 6)
+        #expect(loaded.scenario.tenants.count >= 6)
+        #expect(loaded.scenario.rtoMax == .seconds(2))
     }
 
     @Test func theMoveScenariosSayWhoMovesWhereAndWhatTheyExpect() throws {

@@ -42,6 +42,35 @@ import Testing
         ])
     }
 
+    @Test func shardsWithoutZonesSpreadTheirPrimariesRoundRobinAndAListedZonePins() throws {
+        let region = """
+            region: eu-central
+            zones: [eu-central-a, eu-central-b, eu-central-c]
+            ports: 25420-25439
+            shards:
+              - id: eu-central-1
+              - id: eu-central-2
+              - id: eu-central-3
+                zones: [eu-central-a, eu-central-c]
+              - id: eu-central-4
+              - id: eu-central-5
+            """
+        let topology = try load(euCentral: region)
+        let zones = topology.region("eu-central")!.shards.map(\.primaryZone.rawValue)
+        // 3 is pinned to a; the others fill the zones in turn, the least loaded first.
+        #expect(zones == ["eu-central-b", "eu-central-c", "eu-central-a", "eu-central-a", "eu-central-b"])
+        #expect(topology.shard("us-east-1")?.primaryZone == "us-east-a")
+    }
+
+    @Test func effectConcurrencyIsASettingWithBounds() throws {
+        let settings = Self.topologyFile + "\nfailover:\n  effect_concurrency: 4\n  rejoin_concurrency: 1\n"
+        let topology = try load(topology: settings)
+        #expect(topology.failover.effectConcurrency == 4)
+        #expect(topology.failover.rejoinConcurrency == 1)
+        let bad = problems(topology: Self.topologyFile + "\nfailover:\n  effect_concurrency: 0\n")
+        #expect(bad.count == 1 && bad[0].hasPrefix("regions/topology.yaml:"), "\(bad)")
+    }
+
     /// The problems of a load that must fail, as `file:line:col: message`.
     func problems(topology: String = topologyFile, usEast: String = usEast, euCentral: String = euCentral) -> [String] {
         do {

@@ -1,6 +1,7 @@
 // Failover benchmark: steady writes on every shard of a running local topology (with its
 // coordinator), then zone failures of a primary's zone, repeated; prints RTO figures.
 // Usage: residency-failover-bench STATE_DIR [POWER_LOSS_ROUNDS] [PARTITION_ROUNDS] [FREEZE_ROUNDS] [BASELINE_ROUNDS]
+import BenchSupport
 import Foundation
 import ResidencyChaos
 import ResidencyCore
@@ -21,21 +22,7 @@ let partitionRounds = arguments.count > 3 ? Int(arguments[3]) ?? 5 : 5
 let freezeRounds = arguments.count > 4 ? Int(arguments[4]) ?? 10 : 10
 let baselineRounds = arguments.count > 5 ? Int(arguments[5]) ?? 5 : 5
 
-func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 func seconds(_ d: Duration) -> Double { d.inSeconds }
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return .nan }
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
-func waitUntil(_ timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(20_000)
-    }
-    return condition()
-}
 
 do {
     let layout = try state.requireLayout()

@@ -2,6 +2,8 @@
 // server process SIGKILLed) under one writer per shard; prints every hit shard's RTO and
 // the worst per round, for N in COUNTS and coordinator effect concurrency in BOUNDS.
 // Usage: residency-many-primaries-bench STATE_DIR RESIDENCY_BINARY [ROUNDS] [COUNTS e.g. 1,3,6] [BOUNDS e.g. 8,1]
+// (bound 0: the coordinator binary's default, started without --effect-concurrency.)
+import BenchSupport
 import Foundation
 import ResidencyChaos
 import ResidencyCore
@@ -19,20 +21,6 @@ let rounds = arguments.count > 3 ? Int(arguments[3]) ?? 10 : 10
 let counts = (arguments.count > 4 ? arguments[4] : "1,3,6").split(separator: ",").compactMap { Int($0) }
 let bounds = (arguments.count > 5 ? arguments[5] : "8,1").split(separator: ",").compactMap { Int($0) }
 
-func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return .nan }
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
-func waitUntil(_ timeout: Double, _ condition: () -> Bool) -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        usleep(20_000)
-    }
-    return condition()
-}
 func format(_ value: Double) -> String { String(format: "%.3f", value) }
 
 do {
@@ -84,11 +72,11 @@ do {
     }
 
     let coordinator = CoordinatorProcess(state: state)
-    var summary: [String] = []
     var lostTotal = 0
     for bound in bounds {
         coordinator.stop()
-        _ = try coordinator.start(executable: binary, arguments: ["--effect-concurrency", String(bound)])
+        // 0: the binary's own default, without the flag (an older build has none).
+        _ = try coordinator.start(executable: binary, arguments: bound == 0 ? [] : ["--effect-concurrency", String(bound)])
         for count in counts {
             var worst: [Double] = []
             var all: [Double] = []
@@ -129,13 +117,12 @@ do {
             }
             let line = "effect concurrency \(bound), \(count) primaries in the lost zone: \(rounds) rounds, worst-shard RTO median \(format(median(worst))) s, "
                 + "max \(format(worst.max() ?? .nan)) s; every shard's RTO median \(format(median(all))) s, max \(format(all.max() ?? .nan)) s"
-            print(line)
-            summary.append(line)
+            say(line)
         }
     }
     coordinator.stop()
     _ = try coordinator.start(executable: binary)
-    print("acknowledged writes lost: \(lostTotal)")
+    say("acknowledged writes lost: \(lostTotal)")
 } catch {
     log("many-primaries bench: \(error)")
     exit(2)

@@ -5,6 +5,7 @@
 // `psql -c "COPY (...) TO STDOUT (FORMAT binary)" | psql -c "COPY ... FROM STDIN (FORMAT binary)"`
 // of the same rows between the same two servers, into fresh tables of the same shape.
 // Usage: residency-move-bench STATE_DIR [RUNS] [ROWS_K]
+import BenchSupport
 import Foundation
 import ResidencyChaos
 import ResidencyCore
@@ -20,19 +21,6 @@ let state = StateDirectory(option: arguments[1])
 let runs = arguments.count > 2 ? Int(arguments[2]) ?? 10 : 10
 let rowsPerTable = (arguments.count > 3 ? Int(arguments[3]) ?? 200 : 200) * 1000
 
-func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
-/// A result line on stdout, unbuffered (a benchmark's output is usually piped).
-func say(_ text: String) { FileHandle.standardOutput.write(Data((text + "\n").utf8)) }
-func percentile(_ values: [Double], _ p: Double) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return .nan }
-    return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
-}
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return .nan }
-    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
 func fmt(_ value: Double, _ digits: Int = 1) -> String { String(format: "%.\(digits)f", value) }
 
 do {
