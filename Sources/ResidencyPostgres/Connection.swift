@@ -68,6 +68,14 @@ public final class Connection {
         let sent = Self.withCStrings(parameters) { pointers in
             PQsendQueryParams(conn, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
         }
+        return try awaitResult(sent: sent, deadline: deadline)
+    }
+
+    /// When set, `query(_:_:)` and `execute(_:)` give up after this long (a frozen server
+    /// answers nothing and enforces no `statement_timeout`); the connection is then unusable.
+    public var answerTimeout: Duration?
+
+    private func awaitResult(sent: Int32, deadline: ContinuousClock.Instant) throws(PostgresError) -> QueryResult {
         guard sent == 1 else {
             throw PostgresError(kind: .connection, message: Self.trimmed(String(cString: PQerrorMessage(conn))), context: address)
         }
@@ -143,6 +151,7 @@ public final class Connection {
     /// Runs one statement with `$1...` parameters sent separately from the SQL text.
     @discardableResult
     public func query(_ sql: String, _ parameters: [String?] = []) throws(PostgresError) -> QueryResult {
+        if let answerTimeout { return try query(sql, parameters, deadline: .now + answerTimeout) }
         let result: OpaquePointer? = Self.withCStrings(parameters) { pointers in
             PQexecParams(conn, sql, Int32(parameters.count), nil, pointers, nil, nil, 0)
         }
@@ -154,7 +163,8 @@ public final class Connection {
     /// last statement's result.
     @discardableResult
     public func execute(_ script: String) throws(PostgresError) -> QueryResult {
-        try consume(PQexec(conn, script))
+        if let answerTimeout { return try awaitResult(sent: PQsendQuery(conn, script), deadline: .now + answerTimeout) }
+        return try consume(PQexec(conn, script))
     }
 
     /// Streams the data of `copyOut` (a `COPY ... TO STDOUT`) on this connection into

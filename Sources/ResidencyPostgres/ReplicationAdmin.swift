@@ -28,7 +28,11 @@ public enum ReplicationAdmin {
         upstream.statementTimeoutMilliseconds = 0
         upstream.connectTimeoutSeconds = 2
         try connection.execute("ALTER SYSTEM SET primary_conninfo = \(SQLText.literal(upstream.connectionString))")
-        try connection.execute("ALTER SYSTEM SET primary_slot_name = \(SQLText.literal(slot))")
+        // A node's slot is named after the node and never changes: once set, setting it
+        // again would only cost another rewrite and fsync of postgresql.auto.conf.
+        if try connection.query("SELECT current_setting('primary_slot_name')").scalar != slot {
+            try connection.execute("ALTER SYSTEM SET primary_slot_name = \(SQLText.literal(slot))")
+        }
         try connection.query("SELECT pg_reload_conf()")
     }
 

@@ -7,17 +7,20 @@ import ResidencyPostgres
 /// expects: success as the matching event, failure as the matching typed failure event
 /// (never as success), a lost lease as `.leaseLost`. Before it acts on a node it makes a
 /// journal write checked against the action's lease token; when that fails it acts on nothing.
+/// What it did goes to `note` for the event log, written later in one batch (an extra commit
+/// per step would sit on the failover's critical path).
 struct ActionExecutor {
     let control: any CoordinatorControl
     let nodes: any NodeEffects
     let logger: Logger
+    var note: (CoordinatorRecord, Duration?) -> Void = { _, _ in }
 
     func execute(_ action: Coordinator.Action) -> CoordinatorDriver.Outcome {
         let started = ContinuousClock.now
         do {
             switch action {
             case let .record(record):
-                try control.appendEvent(record, duration: nil)
+                note(record, nil)
                 return .event(nil)
             case let .perform(operation, token):
                 try perform(operation, token: token, started: started)
@@ -26,22 +29,21 @@ struct ActionExecutor {
                 try control.checkLease(token: token)
                 let signalled = nodes.kill(node)
                 try control.setNeedsRewind(node, true, token: token)
-                try control.appendEvent(CoordinatorRecord(kind: "fence.done", shard: node.shard, from: node, detail: "killed \(signalled) process(es)"),
-                                        duration: ContinuousClock.now - started)
+                note(CoordinatorRecord(kind: "fence.done", shard: node.shard, from: node, detail: "killed \(signalled) process(es)"),
+                     ContinuousClock.now - started)
                 return .event(.fenced(node))
             case let .rejoin(node, primary, rewind, token):
                 try control.checkLease(token: token)
                 try nodes.rejoin(node, primary: primary, rewind: rewind)
                 try control.setNeedsRewind(node, false, token: token)
-                try control.appendEvent(
-                    CoordinatorRecord(kind: "rejoin", shard: node.shard, from: node, to: primary,
-                                      detail: node == primary ? "restarted in place" : rewind ? "rewound and restarted as a standby" : "restarted as a standby"),
-                    duration: ContinuousClock.now - started)
+                note(CoordinatorRecord(kind: "rejoin", shard: node.shard, from: node, to: primary,
+                                       detail: node == primary ? "restarted in place" : rewind ? "rewound and restarted as a standby" : "restarted as a standby"),
+                     ContinuousClock.now - started)
                 return .event(.rejoined(node, following: primary))
             case let .confirmRejoined(node, primary, token):
                 try control.setNeedsRewind(node, false, token: token)
-                try control.appendEvent(CoordinatorRecord(kind: "rejoin.confirmed", shard: node.shard, from: node,
-                                                          detail: "streams from the current primary; no rewind needed"), duration: nil)
+                note(CoordinatorRecord(kind: "rejoin.confirmed", shard: node.shard, from: node,
+                                       detail: "streams from the current primary; no rewind needed"), nil)
                 return .event(.rejoined(node, following: primary))
             case let .setSynchronousStandbys(primary, standbys, token):
                 try control.setSynchronousStandbys(primary.shard, standbys, token: token)
@@ -93,10 +95,9 @@ struct ActionExecutor {
         }
         CrashPoint.reach("coordinator.after-\(operation.step.rawValue)")
         if operation.step.next(for: operation.kind) == .done { try control.finish(operation, token: token) }
-        try control.appendEvent(
-            CoordinatorRecord(kind: "\(operation.kind.rawValue).step", shard: operation.shard, epoch: operation.epoch,
-                              from: operation.from, to: operation.to, detail: operation.step.rawValue),
-            duration: ContinuousClock.now - started)
+        note(CoordinatorRecord(kind: "\(operation.kind.rawValue).step", shard: operation.shard, epoch: operation.epoch,
+                               from: operation.from, to: operation.to, detail: operation.step.rawValue),
+             ContinuousClock.now - started)
     }
 
     static func isNotLeader(_ error: any Error) -> Bool {

@@ -311,23 +311,27 @@ public final class ControlStore {
         try appendEvent(CoordinatorRecord(kind: kind, shard: shard, epoch: epoch, detail: detail))
     }
 
-    public func appendEvent(_ record: CoordinatorRecord, duration: Duration? = nil) throws(RuntimeError) {
+    /// Appends one record; `at` is when it happened (default: now, by the control server's clock).
+    public func appendEvent(_ record: CoordinatorRecord, duration: Duration? = nil, at: Date? = nil) throws(RuntimeError) {
         try run { () throws(PostgresError) in
             try connection.query(
-                "INSERT INTO control.events (kind, shard_id, epoch, from_node, to_node, duration_ms, detail) VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $7)",
+                """
+                INSERT INTO control.events (kind, shard_id, epoch, from_node, to_node, duration_ms, detail, at)
+                VALUES ($1, $2, $3::bigint, $4, $5, $6::bigint, $7, coalesce(to_timestamp($8::double precision), now()))
+                """,
                 [record.kind, record.shard?.rawValue, record.epoch.map(String.init), record.from?.description, record.to?.description,
-                 duration.map { String($0.inMilliseconds) }, record.detail])
+                 duration.map { String($0.inMilliseconds) }, record.detail, at.map { String($0.timeIntervalSince1970) }])
         }
     }
 
-    /// Appends `records` in one transaction (one commit for a whole decision step).
-    public func appendEvents(_ records: [CoordinatorRecord]) throws(RuntimeError) {
-        guard records.count > 1 else {
-            if let record = records.first { try appendEvent(record) }
+    /// Appends `entries` in one transaction (one commit for a whole decision step).
+    public func appendEvents(_ entries: [EventEntry]) throws(RuntimeError) {
+        guard entries.count > 1 else {
+            if let entry = entries.first { try appendEvent(entry.record, duration: entry.duration, at: entry.at) }
             return
         }
         try transaction { () throws(RuntimeError) in
-            for record in records { try appendEvent(record) }
+            for entry in entries { try appendEvent(entry.record, duration: entry.duration, at: entry.at) }
         }
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import ResidencyCore
 
 /// What the coordinator reads from and writes to the control store: lease checks, the
@@ -12,14 +13,27 @@ public protocol CoordinatorControl: AnyObject {
     func finish(_ operation: ShardOperation, token: Int64) throws(RuntimeError)
     func setNeedsRewind(_ node: NodeID, _ value: Bool, token: Int64) throws(RuntimeError)
     func setSynchronousStandbys(_ shard: ShardID, _ standbys: [NodeID], token: Int64) throws(RuntimeError)
-    func appendEvent(_ record: CoordinatorRecord, duration: Duration?) throws(RuntimeError)
-    /// Appends a decision step's records at once.
-    func appendEvents(_ records: [CoordinatorRecord]) throws(RuntimeError)
+    /// Appends records in one commit.
+    func appendEvents(_ entries: [EventEntry]) throws(RuntimeError)
     /// The state a new leader restores Core from.
     func snapshot() throws(RuntimeError) -> ControlSnapshot
     func heldZones() throws(RuntimeError) -> [ZoneID: String]
     func coordinatorRequests() throws(RuntimeError) -> [CoordinatorDriver.Request]
     func answerRequest(_ id: Int64, state: String, answer: String) throws(RuntimeError)
+}
+
+/// An event-log record as the coordinator writes it: how long its action took, if it was
+/// one, and when it happened (`nil`: when written).
+public struct EventEntry: Sendable {
+    public let record: CoordinatorRecord
+    public let duration: Duration?
+    public let at: Date?
+
+    public init(_ record: CoordinatorRecord, duration: Duration? = nil, at: Date? = nil) {
+        self.record = record
+        self.duration = duration
+        self.at = at
+    }
 }
 
 extension ControlStore: CoordinatorControl {

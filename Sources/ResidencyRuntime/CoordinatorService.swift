@@ -117,12 +117,15 @@ public final class CoordinatorService {
                     inputs.requests = try? control.coordinatorRequests()
                 }
             }
-            inputs.completions = effects.drain()
+            let finished = effects.drain()
+            inputs.completions = finished.completions
             let out = driver.step(now: instant(), inputs: inputs)
             for record in out.records {
                 logger.notice("\(record.kind): \(record.detail)", metadata: record.shard.map { ["shard": "\($0)"] } ?? [:])
             }
-            do { try control.appendEvents(out.records) } catch { logger.error("cannot record \(out.records.count) event(s): \(error)") }
+            // What the effects did, then what Core decided on it: one commit.
+            let records = finished.records + out.records.map { EventEntry($0) }
+            do { try control.appendEvents(records) } catch { logger.error("cannot record \(records.count) event(s): \(error)") }
             for answer in out.answers {
                 try? control.answerRequest(answer.request, state: answer.state.rawValue, answer: answer.text)
             }

@@ -10,6 +10,7 @@ final class EffectRunner: @unchecked Sendable {
     private let condition = NSCondition()
     private var pending: [CoordinatorDriver.Effect] = []
     private var finished: [CoordinatorDriver.Completion] = []
+    private var records: [EventEntry] = []
     private var stopped = false
     private var threads: [Thread] = []
     private let connectControl: () throws(RuntimeError) -> any CoordinatorControl
@@ -48,13 +49,21 @@ final class EffectRunner: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// The outcomes since the last call, in the order the effects finished.
-    func drain() -> [CoordinatorDriver.Completion] {
+    /// The outcomes since the last call, in the order the effects finished, with the
+    /// event-log records the effects made (for the loop to write in one commit).
+    func drain() -> (completions: [CoordinatorDriver.Completion], records: [EventEntry]) {
         condition.lock()
         defer { condition.unlock() }
-        let result = finished
+        let result = (finished, records)
         finished.removeAll()
+        records.removeAll()
         return result
+    }
+
+    private func note(_ record: CoordinatorRecord, _ duration: Duration?) {
+        condition.lock()
+        records.append(EventEntry(record, duration: duration, at: Date()))
+        condition.unlock()
     }
 
     private func work() {
@@ -72,7 +81,7 @@ final class EffectRunner: @unchecked Sendable {
             var outcome: CoordinatorDriver.Outcome
             do throws(RuntimeError) {
                 if control == nil { control = try connectControl() }
-                outcome = ActionExecutor(control: control!, nodes: nodes, logger: logger).execute(effect.action)
+                outcome = ActionExecutor(control: control!, nodes: nodes, logger: logger, note: note).execute(effect.action)
             } catch {
                 logger.error("no control store for \(ActionExecutor.describe(effect.action)): \(error)")
                 outcome = ActionExecutor.failed(effect.action, EffectFailure(.unreachable, "control store: \(error.message)"))

@@ -33,6 +33,9 @@ struct LocalNodeEffects: NodeEffects {
     let data: DataNodes
     let ports: [NodeID: Int]
     let logger: Logger
+    /// Connections kept between steps: a failover's steps on the same candidate (and six
+    /// shards' at once on two cores) would otherwise each pay a fork and an authentication.
+    let idle = IdleConnections()
 
     func drain(from old: NodeID, to target: NodeID) throws {
         let connection = try connect(old)
@@ -59,17 +62,18 @@ struct LocalNodeEffects: NodeEffects {
     }
 
     func setSynchronousStandbys(_ standbys: [NodeID], on primary: NodeID) throws {
-        try ReplicationAdmin.setSynchronousStandbyNames(ReplicationAdmin.synchronousStandbyNames(standbys), on: try connect(primary))
+        try using(primary) { try ReplicationAdmin.setSynchronousStandbyNames(ReplicationAdmin.synchronousStandbyNames(standbys), on: $0) }
     }
 
     func repoint(_ standbys: [NodeID], slotsFor members: [NodeID], to primary: NodeID) throws {
-        let candidate = try connect(primary)
-        for node in members {
-            try ReplicationAdmin.ensureSlot(node.postgresName, on: candidate)
+        try using(primary) { candidate in
+            for node in members {
+                try ReplicationAdmin.ensureSlot(node.postgresName, on: candidate)
+            }
         }
         for standby in standbys {
             do {
-                try ReplicationAdmin.follow(settings(primary), slot: standby.postgresName, on: try connect(standby))
+                try using(standby) { try ReplicationAdmin.follow(settings(primary), slot: standby.postgresName, on: $0) }
             } catch {
                 // It will be rejoined when it is reachable again.
                 logger.warning("could not repoint \(standby) to \(primary): \(error)")
@@ -78,7 +82,26 @@ struct LocalNodeEffects: NodeEffects {
     }
 
     func promote(_ node: NodeID) throws {
-        try ReplicationAdmin.promote(on: try connect(node))
+        try using(node) { try ReplicationAdmin.promote(on: $0) }
+    }
+
+    /// Runs `body` on a kept connection to `node` (every statement bounded by
+    /// `answerTimeout`), or on a new one; a kept connection that turns out broken (the
+    /// server restarted) is replaced once. Every body here is idempotent.
+    private func using<T>(_ node: NodeID, _ body: (Connection) throws -> T) throws -> T {
+        if let kept = idle.take(node) {
+            do {
+                let result = try body(kept)
+                idle.give(kept, for: node)
+                return result
+            } catch let error as PostgresError where error.kind == .connection || error.kind == .timeout {
+                logger.info("a kept connection to \(node) broke (\(error)); connecting again")
+            }
+        }
+        let fresh = try connect(node)
+        let result = try body(fresh)
+        idle.give(fresh, for: node)
+        return result
     }
 
     @discardableResult func kill(_ node: NodeID) -> Int {
@@ -137,6 +160,24 @@ struct LocalNodeEffects: NodeEffects {
     }
 
     private func connect(_ node: NodeID) throws -> Connection {
-        try Connection(settings(node), deadline: ContinuousClock.now + .seconds(2))
+        let connection = try Connection(settings(node), deadline: ContinuousClock.now + .seconds(2))
+        connection.answerTimeout = .seconds(10)
+        return connection
+    }
+}
+
+/// Connections to nodes, idle between two effects; each is used by one thread at a time.
+final class IdleConnections: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [NodeID: [Connection]] = [:]
+
+    func take(_ node: NodeID) -> Connection? {
+        lock.withLock { idle[node]?.popLast() }
+    }
+
+    func give(_ connection: Connection, for node: NodeID) {
+        lock.withLock {
+            if idle[node, default: []].count < 2 { idle[node, default: []].append(connection) }
+        }
     }
 }

@@ -240,14 +240,6 @@ import Testing
         #expect(out.answers.first?.text.contains("not a reachable, streaming standby") == true)
     }
 
-    @Test func nowMustNotGoBack() async {
-        await #expect(processExitsWith: .failure) {
-            var driver = CoordinatorDriver(topology: CoordinatorDriverTests.topology(shards: 1))
-            _ = driver.step(now: Instant(.seconds(2)), inputs: .init(lease: .acquired(token: 1, snapshot: CoordinatorDriverTests.snapshot(CoordinatorDriverTests.topology(shards: 1)))))
-            _ = driver.step(now: Instant(.seconds(1)), inputs: .init())
-        }
-    }
-
     @Test func aRejoinThatFinishesAfterAFailoverIsRepointedToTheNewPrimary() {
         let topology = Self.topology(shards: 1)
         var coordinator = Coordinator(topology: topology, restoring: Self.snapshot(topology))

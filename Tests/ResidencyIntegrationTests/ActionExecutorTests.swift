@@ -22,8 +22,7 @@ import Testing
         func finish(_ operation: ShardOperation, token: Int64) throws(RuntimeError) { try check() }
         func setNeedsRewind(_ node: NodeID, _ value: Bool, token: Int64) throws(RuntimeError) { try check() }
         func setSynchronousStandbys(_ shard: ShardID, _ standbys: [NodeID], token: Int64) throws(RuntimeError) { try check() }
-        func appendEvent(_ record: CoordinatorRecord, duration: Duration?) throws(RuntimeError) {}
-        func appendEvents(_ records: [CoordinatorRecord]) throws(RuntimeError) {}
+        func appendEvents(_ entries: [EventEntry]) throws(RuntimeError) {}
         func snapshot() throws(RuntimeError) -> ControlSnapshot { ControlSnapshot(shards: [], needsRewind: [], openOperations: [], heldZones: []) }
         func heldZones() throws(RuntimeError) -> [ZoneID: String] { [:] }
         func coordinatorRequests() throws(RuntimeError) -> [CoordinatorDriver.Request] { [] }
