@@ -8,11 +8,27 @@
 /// Only a leader acts: every action carries the lease token it was decided under, and the
 /// Runtime carries it out only after a journal write checked against that token succeeded.
 public struct Coordinator: Sendable {
+    /// One probe's result, with the time it finished.
+    public struct Probe: Hashable, Sendable {
+        public let node: NodeID
+        public let probe: NodeProbe
+        public let at: Instant
+
+        public init(node: NodeID, probe: NodeProbe, at: Instant) {
+            self.node = node
+            self.probe = probe
+            self.at = at
+        }
+    }
+
     public enum Event: Hashable, Sendable {
         case leaseAcquired(token: Int64)
         case leaseLost
         /// A probe of `node` that finished at `at` (at or before the `now` it is handled at).
         case probed(NodeID, NodeProbe, at: Instant)
+        /// Many probes at once (a loop step's worth, oldest first): each is recorded, then
+        /// each shard they touch is judged once, on all of them.
+        case probes([Probe])
         /// Time passed.
         case tick
         case stepDone(ShardID, ShardOperation.Step)
@@ -129,34 +145,17 @@ public struct Coordinator: Sendable {
             return []
 
         case let .probed(node, probe, at):
-            // Probes of one node may be handed over out of order; the newest counts.
-            if let (previous, _) = latest[node], previous > at { return evaluate(node.shard, now: now) }
-            latest[node] = (at, probe)
-            if case .reachable = probe { lastReachable[node] = max(at, lastReachable[node] ?? at) }
-            guard let token, case let .reachable(report) = probe, let shard = shards[node.shard] else {
-                return evaluate(node.shard, now: now)
+            return observe(Probe(node: node, probe: probe, at: at), now: now) + evaluate(node.shard, now: now)
+
+        case let .probes(batch):
+            var actions: [Action] = []
+            var touched: Set<ShardID> = []
+            for probe in batch {
+                actions += observe(probe, now: now)
+                touched.insert(probe.node.shard)
             }
-            if FailoverRules.isStaleFormerPrimary(node, report: report, currentPrimary: shard.primary),
-               shard.operation == nil || shard.operation?.step == .fence || shard.operation?.step == .done,
-               !busy.contains(node), now >= nextFence[node] ?? now
-            {
-                busy.insert(node)
-                shards[node.shard]?.needsRewind.insert(node)
-                return [
-                    .record(CoordinatorRecord(kind: "fence", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary,
-                                              detail: "former primary answers as a primary; fencing it before anything else")),
-                    .fence(node, token: token),
-                ]
-            }
-            // A node still marked for rewind that streams from the current primary has been
-            // rewound (it could not follow a diverged timeline): a journal write lost after
-            // the rejoin acted (lease expired meanwhile) must not bar it from promotion forever.
-            if shard.needsRewind.contains(node), !busy.contains(node), report.inRecovery,
-               report.upstreamPort != nil, report.upstreamPort == ports[shard.primary] {
-                busy.insert(node)
-                return [.confirmRejoined(node, primary: shard.primary, token: token)]
-            }
-            return evaluate(node.shard, now: now)
+            for id in touched.sorted() { actions += evaluate(id, now: now) }
+            return actions
 
         case .tick:
             return shards.keys.sorted().flatMap { evaluate($0, now: now) }
@@ -280,6 +279,37 @@ public struct Coordinator: Sendable {
     }
 
     // MARK: decisions
+
+    /// Records a probe (the newest of a node counts); fences a former primary that answers
+    /// as a primary, and confirms a rewound node that already streams from the primary.
+    private mutating func observe(_ result: Probe, now: Instant) -> [Action] {
+        let node = result.node
+        if let (previous, _) = latest[node], previous > result.at { return [] }
+        latest[node] = (result.at, result.probe)
+        if case .reachable = result.probe { lastReachable[node] = max(result.at, lastReachable[node] ?? result.at) }
+        guard let token, case let .reachable(report) = result.probe, let shard = shards[node.shard] else { return [] }
+        if FailoverRules.isStaleFormerPrimary(node, report: report, currentPrimary: shard.primary),
+           shard.operation == nil || shard.operation?.step == .fence || shard.operation?.step == .done,
+           !busy.contains(node), now >= nextFence[node] ?? now
+        {
+            busy.insert(node)
+            shards[node.shard]?.needsRewind.insert(node)
+            return [
+                .record(CoordinatorRecord(kind: "fence", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary,
+                                          detail: "former primary answers as a primary; fencing it before anything else")),
+                .fence(node, token: token),
+            ]
+        }
+        // A node still marked for rewind that streams from the current primary has been
+        // rewound (it could not follow a diverged timeline): a journal write lost after
+        // the rejoin acted (lease expired meanwhile) must not bar it from promotion forever.
+        if shard.needsRewind.contains(node), !busy.contains(node), report.inRecovery,
+           report.upstreamPort != nil, report.upstreamPort == ports[shard.primary] {
+            busy.insert(node)
+            return [.confirmRejoined(node, primary: shard.primary, token: token)]
+        }
+        return []
+    }
 
     private mutating func evaluate(_ id: ShardID, now: Instant) -> [Action] {
         guard let token, let shard = shards[id], let definition = definitions[id] else { return [] }

@@ -77,17 +77,7 @@ public struct CoordinatorDriver: Sendable {
         public let text: String
     }
 
-    public struct Probe: Hashable, Sendable {
-        public let node: NodeID
-        public let probe: NodeProbe
-        public let at: Instant
-
-        public init(node: NodeID, probe: NodeProbe, at: Instant) {
-            self.node = node
-            self.probe = probe
-            self.at = at
-        }
-    }
+    public typealias Probe = Coordinator.Probe
 
     public enum Lease: Hashable, Sendable {
         /// The lease is ours with `token`; the control store held `snapshot` when it was read.
@@ -191,8 +181,9 @@ public struct CoordinatorDriver: Sendable {
         coordinator = nil  // `current` is now the only owner: no copy-on-write of its state
         defer { coordinator = current }
         var actions: [Coordinator.Action] = []
-        for probe in inputs.probes.sorted(by: { $0.at < $1.at }) {
-            actions += current.handle(.probed(probe.node, probe.probe, at: min(probe.at, now)), now: now)
+        if !inputs.probes.isEmpty {
+            let probes = inputs.probes.sorted { $0.at < $1.at }.map { Probe(node: $0.node, probe: $0.probe, at: min($0.at, now)) }
+            actions += current.handle(.probes(probes), now: now)
         }
         if let held = inputs.heldZones {
             for zone in held.subtracting(current.heldZones).sorted() { actions += current.handle(.zoneHeld(zone), now: now) }
