@@ -73,6 +73,8 @@ public struct Coordinator: Sendable {
     /// Lookups by id: `Topology`'s are linear, and a region may hold thousands of shards.
     private let definitions: [ShardID: Shard]
     private let ports: [NodeID: Int]
+    /// Every shard, in id order: the order of a tick's judgements.
+    private let order: [ShardID]
     private var lastNow: Instant?
     private var lastReachable: [NodeID: Instant] = [:]
     private var latest: [NodeID: (at: Instant, probe: NodeProbe)] = [:]
@@ -94,6 +96,7 @@ public struct Coordinator: Sendable {
         self.heldZones = heldZones
         settings = topology.failover
         definitions = Dictionary(topology.shards.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        order = shards.keys.sorted()
         ports = Dictionary(topology.regions.flatMap(\.nodePorts).map { ($0.node, $0.port) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -158,7 +161,9 @@ public struct Coordinator: Sendable {
             return actions
 
         case .tick:
-            return shards.keys.sorted().flatMap { evaluate($0, now: now) }
+            var actions: [Action] = []
+            for id in order { actions += evaluate(id, now: now) }
+            return actions
 
         case let .stepDone(id, step):
             stepInFlight.remove(id)
@@ -377,7 +382,7 @@ public struct Coordinator: Sendable {
                 kind: .failover, shard: id, from: shard.primary, to: candidate, epoch: shard.epoch + 1,
                 standbys: FailoverRules.newSynchronousSet(for: candidate, of: definition, remaining: remaining),
                 step: ShardOperation.Step.first(for: .failover))
-            return begin(operation, detail: "primary \(shard.primary) unreachable for \(now - seen); promoting \(candidate)")
+            return begin(operation, detail: "primary \(shard.primary) unreachable for \((now - seen).inMilliseconds) ms; promoting \(candidate)")
         case .failure(.awaitingFreshProbes):
             return []
         case let .failure(refusal):

@@ -5,9 +5,19 @@
 /// PostgreSQL identifiers, replication slot names and file names from.
 public struct Identifier<Kind>: Hashable, Comparable, Sendable, CustomStringConvertible, ExpressibleByStringLiteral {
     public let rawValue: String
+    /// The name's hash, computed once: the coordinator looks nodes and shards up in
+    /// dictionaries many times per decision, and a region may hold thousands of them.
+    private let hashCache: Int
 
-    public init(_ rawValue: String) { self.rawValue = rawValue }
-    public init(stringLiteral value: String) { self.rawValue = value }
+    public init(_ rawValue: String) {
+        self.rawValue = rawValue
+        hashCache = rawValue.hashValue
+    }
+
+    public init(stringLiteral value: String) { self.init(value) }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.hashCache == rhs.hashCache && lhs.rawValue == rhs.rawValue }
+    public func hash(into hasher: inout Hasher) { hasher.combine(hashCache) }
 
     public var description: String { rawValue }
 
@@ -56,7 +66,7 @@ public typealias TierID = Identifier<TierKind>
 
 extension Identifier: Codable {
     public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
+        self.init(try decoder.singleValueContainer().decode(String.self))
     }
 
     public func encode(to encoder: any Encoder) throws {
