@@ -141,9 +141,6 @@ public struct CoordinatorDriver: Sendable {
     }
 
     public var token: Int64? { coordinator?.token }
-    /// Effects started and not yet completed.
-    public var runningEffects: Int { running.count }
-    public var queuedEffects: Int { queues.values.reduce(0) { $0 + $1.count } }
 
     public mutating func step(now: Instant, inputs: Inputs) -> Outputs {
         var out = Outputs()

@@ -37,11 +37,6 @@ public enum PrimarySpread {
         return placed
     }
 
-    /// Primaries per zone of `region` (every zone listed, zero included).
-    public static func count(_ primaries: [ShardID: NodeID], in region: Region) -> [(zone: ZoneID, primaries: Int)] {
-        region.zones.map { zone in (zone, region.shards.filter { primaries[$0.id]?.zone == zone }.count) }
-    }
-
     /// One planned switchover of a rebalance.
     public struct Move: Hashable, Sendable {
         public let shard: ShardID

@@ -42,7 +42,10 @@ struct RebalanceCommand: ParsableCommand {
             }
             regions = [chosen]
         }
-        let plans = try regions.map { region in (region, try plan(region, topology: topology, control: control, layout: layout)) }
+        // One look at every node and at the open operations serves every region's plan.
+        let status = try StatusCollector(control: control, data: DataNodes(layout: layout)).collect()
+        let open = Set(try control.openOperations().map(\.shard))
+        let plans = regions.map { region in (region, plan(region, status: status, open: open)) }
         var document = RebalanceDocument(version: JSONDocument.version, dryRun: dryRun, regions: [])
         var refusal: String?
         for (region, result) in plans {
@@ -101,9 +104,7 @@ struct RebalanceCommand: ParsableCommand {
         }
     }
 
-    private func plan(_ region: Region, topology: Topology, control: ControlStore, layout: StateDirectory.Layout) throws -> Result<[PrimarySpread.Move], PrimarySpread.Refusal> {
-        let status = try StatusCollector(control: control, data: DataNodes(layout: layout)).collect()
-        let open = Set(try control.openOperations().map(\.shard))
+    private func plan(_ region: Region, status: TopologyStatus, open: Set<ShardID>) -> Result<[PrimarySpread.Move], PrimarySpread.Refusal> {
         let current = region.shards.compactMap { shard -> PrimarySpread.Current? in
             guard let seen = status.shards.first(where: { $0.shard == shard.id }) else { return nil }
             return PrimarySpread.Current(shard: shard, primary: seen.primary, operationInProgress: open.contains(shard.id), problems: seen.problems)
