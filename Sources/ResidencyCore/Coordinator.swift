@@ -65,39 +65,129 @@ public struct Coordinator: Sendable {
     }
 
     public let topology: Topology
-    public private(set) var shards: [ShardID: ShardState]
     public private(set) var heldZones: Set<ZoneID>
     public private(set) var token: Int64?
 
-    private let settings: FailoverSettings
-    /// Lookups by id: `Topology`'s are linear, and a region may hold thousands of shards.
-    private let definitions: [ShardID: Shard]
-    private let ports: [NodeID: Int]
-    /// Every shard, in id order: the order of a tick's judgements.
-    private let order: [ShardID]
-    private var lastNow: Instant?
-    private var lastReachable: [NodeID: Instant] = [:]
-    private var latest: [NodeID: (at: Instant, probe: NodeProbe)] = [:]
-    private var busy: Set<NodeID> = []
-    private var stepInFlight: Set<ShardID> = []
-    private var retryAt: [ShardID: Instant] = [:]
-    private var nextRejoin: [NodeID: Instant] = [:]
-    private var refused: [ShardID: FailoverRules.Refusal] = [:]
-    private var refusedSince: [ShardID: Instant] = [:]
-    /// Shards whose primary must be given `synchronousSet` (a member rejoined, or the last
-    /// attempt failed), with the earliest time to try; sent only while no operation runs.
-    private var synchronousSetDue: [ShardID: Instant] = [:]
-    private var synchronousSetInFlight: Set<ShardID> = []
-    private var nextFence: [NodeID: Instant] = [:]
+    /// Every shard's state, by id. Built on each call (the coordinator keeps its state in
+    /// arrays); a single shard's is `state(of:)`.
+    public var shards: [ShardID: ShardState] {
+        var result: [ShardID: ShardState] = [:]
+        for (number, slot) in shardSlots.enumerated() { if let state = slot.state { result[index.shardIDs[number]] = state } }
+        return result
+    }
 
+    public func state(of shard: ShardID) -> ShardState? {
+        index.shardNumber[shard].flatMap { shardSlots[$0].state }
+    }
+
+    private let settings: FailoverSettings
+    private let index: Index
+    private var lastNow: Instant?
+    private var nodeSlots: [NodeSlot]
+    private var shardSlots: [ShardSlot]
+
+    /// The topology's shards and nodes, numbered once: decisions look them up by number in
+    /// arrays, never by name (a region may hold thousands of shards, and a zone loss judges
+    /// every one of them in one step).
+    private struct Index: Sendable {
+        let shardIDs: [ShardID]
+        let shardNumber: [ShardID: Int]
+        let definitions: [Shard]
+        /// Each shard's node numbers, in `Shard.nodes` order.
+        let members: [[Int]]
+        /// The same as ids.
+        let memberIDs: [[NodeID]]
+        /// Each shard's members in a zone of its region (rule 1 without the primary).
+        let inRegion: [[Int]]
+        let nodeIDs: [NodeID]
+        let nodeNumber: [NodeID: Int]
+        let ports: [Int?]
+        /// Shard numbers in id order: the order of a tick's judgements.
+        let order: [Int]
+
+        init(_ topology: Topology) {
+            var shardIDs: [ShardID] = []
+            var shardNumber: [ShardID: Int] = [:]
+            var definitions: [Shard] = []
+            for shard in topology.shards where shardNumber[shard.id] == nil {
+                shardNumber[shard.id] = shardIDs.count
+                shardIDs.append(shard.id)
+                definitions.append(shard)
+            }
+            let portOf = Dictionary(topology.regions.flatMap(\.nodePorts).map { ($0.node, $0.port) }, uniquingKeysWith: { a, _ in a })
+            var nodeIDs: [NodeID] = []
+            var nodeNumber: [NodeID: Int] = [:]
+            var ports: [Int?] = []
+            var members: [[Int]] = []
+            var inRegion: [[Int]] = []
+            for shard in definitions {
+                var numbers: [Int] = []
+                for node in shard.nodes {
+                    let number = nodeNumber[node] ?? nodeIDs.count
+                    if number == nodeIDs.count {
+                        nodeNumber[node] = number
+                        nodeIDs.append(node)
+                        ports.append(portOf[node])
+                    }
+                    numbers.append(number)
+                }
+                members.append(numbers)
+                inRegion.append(numbers.filter { FailoverRules.isMemberInRegion(nodeIDs[$0], of: shard, in: topology) })
+            }
+            self.shardIDs = shardIDs
+            self.shardNumber = shardNumber
+            self.definitions = definitions
+            self.members = members
+            memberIDs = members.map { $0.map { nodeIDs[$0] } }
+            self.inRegion = inRegion
+            self.nodeIDs = nodeIDs
+            self.nodeNumber = nodeNumber
+            self.ports = ports
+            order = shardIDs.indices.sorted { shardIDs[$0] < shardIDs[$1] }
+        }
+    }
+
+    /// What the coordinator remembers of one node.
+    private struct NodeSlot: Sendable {
+        var lastReachable: Instant?
+        var latest: (at: Instant, probe: NodeProbe)?
+        /// A fence, rejoin or confirmation of it runs.
+        var busy = false
+        var nextRejoin: Instant?
+        var nextFence: Instant?
+
+        /// The latest probe's report, when it answered.
+        var report: (at: Instant, report: NodeReport)? {
+            guard let (at, probe) = latest, case let .reachable(report) = probe else { return nil }
+            return (at, report)
+        }
+    }
+
+    /// What the coordinator remembers of one shard besides its recorded state.
+    private struct ShardSlot: Sendable {
+        var state: ShardState?
+        /// The node number of `state.primary`.
+        var primary: Int?
+        var stepInFlight = false
+        var retryAt: Instant?
+        var refused: FailoverRules.Refusal?
+        var refusedSince: Instant?
+        /// The primary must be given `synchronousSet` (a member rejoined, or the last
+        /// attempt failed), from this time on; sent only while no operation runs.
+        var synchronousSetDue: Instant?
+        var synchronousSetInFlight = false
+    }
+
+    /// Shards in `shards` that the topology does not define are ignored (nothing could be
+    /// decided for them: their members and region are unknown).
     public init(topology: Topology, shards: [ShardID: ShardState], heldZones: Set<ZoneID>) {
         self.topology = topology
-        self.shards = shards
         self.heldZones = heldZones
         settings = topology.failover
-        definitions = Dictionary(topology.shards.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-        order = shards.keys.sorted()
-        ports = Dictionary(topology.regions.flatMap(\.nodePorts).map { ($0.node, $0.port) }, uniquingKeysWith: { a, _ in a })
+        index = Index(topology)
+        nodeSlots = Array(repeating: NodeSlot(), count: index.nodeIDs.count)
+        let index = index
+        shardSlots = index.shardIDs.map { ShardSlot(state: shards[$0], primary: shards[$0].flatMap { index.nodeNumber[$0.primary] }) }
     }
 
     /// Core's state as the control store recorded it: the restore a new leader starts from.
@@ -116,7 +206,7 @@ public struct Coordinator: Sendable {
 
     /// Whether the last probe of `node` answered, within `failoverAfter` of `now`.
     public func hasFreshReport(_ node: NodeID, now: Instant) -> Bool {
-        guard let (at, probe) = latest[node], case .reachable = probe else { return false }
+        guard let number = index.nodeNumber[node], let (at, _) = nodeSlots[number].report else { return false }
         return now - at < settings.failoverAfter
     }
 
@@ -126,20 +216,21 @@ public struct Coordinator: Sendable {
         switch event {
         case let .leaseAcquired(token):
             self.token = token
-            // Time spent as a follower proves nothing: every node gets a fresh grace period.
-            for node in topology.nodes { lastReachable[node] = now }
-            busy = []
-            stepInFlight = []
-            synchronousSetInFlight = []
             var actions: [Action] = [.record(CoordinatorRecord(kind: "coordinator.leader", detail: "lease token \(token)"))]
-            for (id, shard) in shards.sorted(by: { $0.key < $1.key }) {
-                if let operation = shard.operation {
-                    stepInFlight.insert(id)
-                    actions.append(.record(CoordinatorRecord(
-                        kind: "\(operation.kind.rawValue).resumed", shard: id, epoch: operation.epoch, from: operation.from,
-                        to: operation.to, detail: "resuming at step \(operation.step.rawValue)")))
-                    actions.append(.perform(operation, token: token))
-                }
+            // Time spent as a follower proves nothing: every node gets a fresh grace period.
+            for number in nodeSlots.indices {
+                nodeSlots[number].lastReachable = now
+                nodeSlots[number].busy = false
+            }
+            for number in index.order {
+                shardSlots[number].stepInFlight = false
+                shardSlots[number].synchronousSetInFlight = false
+                guard let operation = shardSlots[number].state?.operation else { continue }
+                shardSlots[number].stepInFlight = true
+                actions.append(.record(CoordinatorRecord(
+                    kind: "\(operation.kind.rawValue).resumed", shard: operation.shard, epoch: operation.epoch, from: operation.from,
+                    to: operation.to, detail: "resuming at step \(operation.step.rawValue)")))
+                actions.append(.perform(operation, token: token))
             }
             return actions
 
@@ -148,65 +239,67 @@ public struct Coordinator: Sendable {
             return []
 
         case let .probed(node, probe, at):
-            return observe(Probe(node: node, probe: probe, at: at), now: now) + evaluate(node.shard, now: now)
+            guard let number = index.shardNumber[node.shard] else { return [] }
+            var actions = observe(Probe(node: node, probe: probe, at: at), now: now)
+            evaluate(number, now: now, into: &actions)
+            return actions
 
         case let .probes(batch):
             var actions: [Action] = []
-            var touched: Set<ShardID> = []
+            var touched = Array(repeating: false, count: shardSlots.count)
             for probe in batch {
                 actions += observe(probe, now: now)
-                touched.insert(probe.node.shard)
+                if let number = index.shardNumber[probe.node.shard] { touched[number] = true }
             }
-            for id in touched.sorted() { actions += evaluate(id, now: now) }
+            for number in index.order where touched[number] { evaluate(number, now: now, into: &actions) }
             return actions
 
         case .tick:
             var actions: [Action] = []
-            for id in order { actions += evaluate(id, now: now) }
+            for number in index.order { evaluate(number, now: now, into: &actions) }
             return actions
 
         case let .stepDone(id, step):
-            stepInFlight.remove(id)
-            guard var shard = shards[id], var operation = shard.operation, operation.step == step else { return [] }
-            var actions: [Action] = []
+            guard let number = index.shardNumber[id] else { return [] }
+            shardSlots[number].stepInFlight = false
+            guard var shard = shardSlots[number].state, var operation = shard.operation, operation.step == step else { return [] }
             if step == .epoch {
                 shard.epoch = operation.epoch
                 shard.primary = operation.to
+                shardSlots[number].primary = index.nodeNumber[operation.to]
                 shard.synchronousSet = operation.standbys
                 if operation.kind != .switchover { shard.needsRewind.insert(operation.from) }
-                refused[id] = nil
+                shardSlots[number].refused = nil
             }
             if step == .fence, operation.kind == .switchover { shard.needsRewind.insert(operation.from) }
             operation.step = step.next(for: operation.kind)
             if operation.step == .done {
                 shard.operation = nil
-                shards[id] = shard
+                shardSlots[number].state = shard
                 return [.record(CoordinatorRecord(
                     kind: "\(operation.kind.rawValue).done", shard: id, epoch: operation.epoch, from: operation.from,
                     to: operation.to, detail: "\(operation.to) is primary of \(id) at epoch \(operation.epoch)"))]
             }
             shard.operation = operation
-            shards[id] = shard
-            if let token {
-                stepInFlight.insert(id)
-                actions.append(.perform(operation, token: token))
-            }
-            return actions
+            shardSlots[number].state = shard
+            guard let token else { return [] }
+            shardSlots[number].stepInFlight = true
+            return [.perform(operation, token: token)]
 
         case let .stepFailed(id, step, failure):
-            stepInFlight.remove(id)
-            guard var shard = shards[id], let operation = shard.operation, operation.step == step else { return [] }
+            guard let number = index.shardNumber[id] else { return [] }
+            shardSlots[number].stepInFlight = false
+            guard let shard = shardSlots[number].state, let operation = shard.operation, operation.step == step else { return [] }
             let reason = failure.description
             var actions: [Action] = [.record(CoordinatorRecord(
                 kind: "\(operation.kind.rawValue).step-failed", shard: id, epoch: operation.epoch, from: operation.from,
                 to: operation.to, detail: "\(step.rawValue): \(reason); again in \(settings.retryPause)"))]
             if step == .drain {
                 // Nothing changed yet (the Runtime restored the old primary's synchronous set).
-                shard.operation = nil
-                shards[id] = shard
+                shardSlots[number].state?.operation = nil
                 actions.append(.record(CoordinatorRecord(kind: "switchover.aborted", shard: id, epoch: shard.epoch, from: operation.from, to: operation.to, detail: reason)))
             } else {
-                retryAt[id] = now + settings.retryPause
+                shardSlots[number].retryAt = now + settings.retryPause
             }
             return actions
 
@@ -225,16 +318,17 @@ public struct Coordinator: Sendable {
             return []
 
         case let .rejoined(node, following):
-            busy.remove(node)
+            guard let member = index.nodeNumber[node], let number = index.shardNumber[node.shard] else { return [] }
+            nodeSlots[member].busy = false
             // It just started: give the probes a grace period before judging it again.
-            lastReachable[node] = now
-            guard var shard = shards[node.shard] else { return [] }
+            nodeSlots[member].lastReachable = now
+            guard var shard = shardSlots[number].state else { return [] }
             guard following == shard.primary || node == shard.primary else {
                 // The shard failed over while the rejoin ran: it follows a former primary.
                 // Rejoin it again (a running standby is repointed over SQL) at once.
-                nextRejoin[node] = nil
+                nodeSlots[member].nextRejoin = nil
                 guard let token, node != shard.primary else { return [] }
-                busy.insert(node)
+                nodeSlots[member].busy = true
                 return [
                     .record(CoordinatorRecord(kind: "rejoin.outdated", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary,
                                               detail: "\(node) was rejoined to \(following), no longer the primary; repointing it to \(shard.primary)")),
@@ -242,43 +336,50 @@ public struct Coordinator: Sendable {
                 ]
             }
             shard.needsRewind.remove(node)
-            let actions: [Action] = [.record(CoordinatorRecord(kind: "rejoin.done", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary, detail: "\(node) streams from \(shard.primary)"))]
+            var actions: [Action] = [.record(CoordinatorRecord(kind: "rejoin.done", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary, detail: "\(node) streams from \(shard.primary)"))]
             if !shard.synchronousSet.contains(node), node != shard.primary {
-                shard.synchronousSet = shard.nodes(in: definitions).filter { shard.synchronousSet.contains($0) || $0 == node }
-                synchronousSetDue[node.shard] = now
+                shard.synchronousSet = index.memberIDs[number].filter { shard.synchronousSet.contains($0) || $0 == node }
+                shardSlots[number].synchronousSetDue = now
             }
-            shards[node.shard] = shard
-            return actions + evaluate(node.shard, now: now)
+            shardSlots[number].state = shard
+            evaluate(number, now: now, into: &actions)
+            return actions
 
         case let .rejoinFailed(node, failure):
-            busy.remove(node)
-            nextRejoin[node] = now + settings.retryPause
-            return [.record(CoordinatorRecord(kind: "rejoin.failed", shard: node.shard, epoch: shards[node.shard]?.epoch, from: node,
+            guard let member = index.nodeNumber[node] else { return [] }
+            nodeSlots[member].busy = false
+            nodeSlots[member].nextRejoin = now + settings.retryPause
+            return [.record(CoordinatorRecord(kind: "rejoin.failed", shard: node.shard, epoch: state(of: node.shard)?.epoch, from: node,
                                               detail: "\(failure); again in \(settings.retryPause) at the earliest"))]
 
         case let .fenced(node):
-            busy.remove(node)
+            if let member = index.nodeNumber[node] { nodeSlots[member].busy = false }
             return []
 
         case let .fenceFailed(node, failure):
             // The next probe that still finds it a primary fences it again, after the pause.
-            busy.remove(node)
-            nextFence[node] = now + settings.retryPause
-            return [.record(CoordinatorRecord(kind: "fence.failed", shard: node.shard, epoch: shards[node.shard]?.epoch, from: node,
+            guard let member = index.nodeNumber[node] else { return [] }
+            nodeSlots[member].busy = false
+            nodeSlots[member].nextFence = now + settings.retryPause
+            return [.record(CoordinatorRecord(kind: "fence.failed", shard: node.shard, epoch: state(of: node.shard)?.epoch, from: node,
                                               detail: "\(failure); again in \(settings.retryPause) if it still answers as a primary"))]
 
         case let .synchronousStandbysSet(primary, standbys):
-            synchronousSetInFlight.remove(primary.shard)
+            guard let number = index.shardNumber[primary.shard] else { return [] }
+            shardSlots[number].synchronousSetInFlight = false
             // A member that rejoined meanwhile asks for another change.
-            if let shard = shards[primary.shard], shard.primary != primary || shard.synchronousSet != standbys {
-                synchronousSetDue[primary.shard] = synchronousSetDue[primary.shard] ?? now
+            if let shard = shardSlots[number].state, shard.primary != primary || shard.synchronousSet != standbys {
+                shardSlots[number].synchronousSetDue = shardSlots[number].synchronousSetDue ?? now
             }
-            return evaluate(primary.shard, now: now)
+            var actions: [Action] = []
+            evaluate(number, now: now, into: &actions)
+            return actions
 
         case let .synchronousStandbysFailed(primary, failure):
-            synchronousSetInFlight.remove(primary.shard)
-            synchronousSetDue[primary.shard] = now + settings.retryPause
-            return [.record(CoordinatorRecord(kind: "synchronous-standbys.failed", shard: primary.shard, epoch: shards[primary.shard]?.epoch,
+            guard let number = index.shardNumber[primary.shard] else { return [] }
+            shardSlots[number].synchronousSetInFlight = false
+            shardSlots[number].synchronousSetDue = now + settings.retryPause
+            return [.record(CoordinatorRecord(kind: "synchronous-standbys.failed", shard: primary.shard, epoch: shardSlots[number].state?.epoch,
                                               from: primary, detail: "\(failure); again in \(settings.retryPause)"))]
         }
     }
@@ -289,16 +390,19 @@ public struct Coordinator: Sendable {
     /// as a primary, and confirms a rewound node that already streams from the primary.
     private mutating func observe(_ result: Probe, now: Instant) -> [Action] {
         let node = result.node
-        if let (previous, _) = latest[node], previous > result.at { return [] }
-        latest[node] = (result.at, result.probe)
-        if case .reachable = result.probe { lastReachable[node] = max(result.at, lastReachable[node] ?? result.at) }
-        guard let token, case let .reachable(report) = result.probe, let shard = shards[node.shard] else { return [] }
+        guard let member = index.nodeNumber[node] else { return [] }
+        if let (previous, _) = nodeSlots[member].latest, previous > result.at { return [] }
+        nodeSlots[member].latest = (result.at, result.probe)
+        guard case let .reachable(report) = result.probe else { return [] }
+        nodeSlots[member].lastReachable = max(result.at, nodeSlots[member].lastReachable ?? result.at)
+        guard let token, let number = index.shardNumber[node.shard], let shard = shardSlots[number].state else { return [] }
+        let slot = nodeSlots[member]
         if FailoverRules.isStaleFormerPrimary(node, report: report, currentPrimary: shard.primary),
            shard.operation == nil || shard.operation?.step == .fence || shard.operation?.step == .done,
-           !busy.contains(node), now >= nextFence[node] ?? now
+           !slot.busy, now >= slot.nextFence ?? now
         {
-            busy.insert(node)
-            shards[node.shard]?.needsRewind.insert(node)
+            nodeSlots[member].busy = true
+            shardSlots[number].state?.needsRewind.insert(node)
             return [
                 .record(CoordinatorRecord(kind: "fence", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary,
                                           detail: "former primary answers as a primary; fencing it before anything else")),
@@ -308,53 +412,60 @@ public struct Coordinator: Sendable {
         // A node still marked for rewind that streams from the current primary has been
         // rewound (it could not follow a diverged timeline): a journal write lost after
         // the rejoin acted (lease expired meanwhile) must not bar it from promotion forever.
-        if shard.needsRewind.contains(node), !busy.contains(node), report.inRecovery,
-           report.upstreamPort != nil, report.upstreamPort == ports[shard.primary] {
-            busy.insert(node)
+        if !slot.busy, report.inRecovery, report.upstreamPort != nil, report.upstreamPort == port(of: shard.primary),
+           shard.needsRewind.contains(node) {
+            nodeSlots[member].busy = true
             return [.confirmRejoined(node, primary: shard.primary, token: token)]
         }
         return []
     }
 
-    private mutating func evaluate(_ id: ShardID, now: Instant) -> [Action] {
-        guard let token, let shard = shards[id], let definition = definitions[id] else { return [] }
+    private func port(of node: NodeID) -> Int? {
+        index.nodeNumber[node].flatMap { index.ports[$0] }
+    }
+
+    /// Judges one shard: retries a failed step, fails over, sends a synchronous set that
+    /// is due, rejoins members that are down. Appends what to do to `actions`.
+    private mutating func evaluate(_ number: Int, now: Instant, into actions: inout [Action]) {
+        guard let token, let primary = shardSlots[number].primary, let shard = shardSlots[number].state else { return }
         if let operation = shard.operation {
-            if !stepInFlight.contains(id), let retry = retryAt[id], now >= retry {
-                retryAt[id] = nil
-                stepInFlight.insert(id)
-                return [.perform(operation, token: token)]
+            if !shardSlots[number].stepInFlight, let retry = shardSlots[number].retryAt, now >= retry {
+                shardSlots[number].retryAt = nil
+                shardSlots[number].stepInFlight = true
+                actions.append(.perform(operation, token: token))
             }
-            return []
+            return
         }
-        if primaryHasFailed(shard, now: now) {
-            let actions = failOver(id, shard: shard, definition: definition, now: now)
-            guard shards[id]?.operation == nil, refused[id] != nil else { return actions }
+        if primaryHasFailed(number, primary: primary, now: now) {
+            failOver(number, shard: shard, primary: primary, now: now, into: &actions)
+            guard shardSlots[number].state?.operation == nil, shardSlots[number].refused != nil else { return }
             // Promotion refused (two zones, or the whole region, down): nothing may be
             // promoted, so what comes back comes back as it was: standbys at once, the
             // primary in place once the refusal has lasted.
-            let settled = now - (refusedSince[id] ?? now) >= settings.restartInPlaceAfter
-            return actions + rejoins(shard, definition: definition, now: now, token: token, includingPrimary: settled)
+            let settled = now - (shardSlots[number].refusedSince ?? now) >= settings.restartInPlaceAfter
+            rejoins(number, shard: shard, primary: primary, now: now, token: token, includingPrimary: settled, into: &actions)
+            return
         }
-        refused[id] = nil
-        refusedSince[id] = nil
-        var actions: [Action] = []
+        shardSlots[number].refused = nil
+        shardSlots[number].refusedSince = nil
         // Never while an operation runs (returned above): a switchover's drain has just
         // stopped the old primary's acknowledgements, and giving it a set back would undo that.
-        if let due = synchronousSetDue[id], now >= due, !synchronousSetInFlight.contains(id) {
-            synchronousSetDue[id] = nil
-            synchronousSetInFlight.insert(id)
+        if let due = shardSlots[number].synchronousSetDue, now >= due, !shardSlots[number].synchronousSetInFlight {
+            shardSlots[number].synchronousSetDue = nil
+            shardSlots[number].synchronousSetInFlight = true
             actions.append(.setSynchronousStandbys(shard.primary, standbys: shard.synchronousSet, token: token))
         }
-        return actions + rejoins(shard, definition: definition, now: now, token: token)
+        rejoins(number, shard: shard, primary: primary, now: now, token: token, into: &actions)
     }
 
-    /// The primary has not answered for `failoverAfter`, and no standby heard from it lately.
-    private func primaryHasFailed(_ shard: ShardState, now: Instant) -> Bool {
-        let seen = lastReachable[shard.primary] ?? now
+    /// The primary (node number `primary`) has not answered for `failoverAfter`, and no
+    /// standby heard from it lately.
+    private func primaryHasFailed(_ number: Int, primary: Int, now: Instant) -> Bool {
+        let seen = nodeSlots[primary].lastReachable ?? now
         guard now - seen >= settings.failoverAfter else { return false }
-        let primaryPort = ports[shard.primary]
-        for node in definitions[shard.primary.shard]?.nodes ?? [] where node != shard.primary {
-            if let (at, probe) = latest[node], at >= seen, case let .reachable(report) = probe,
+        let primaryPort = index.ports[primary]
+        for member in index.members[number] where member != primary {
+            if let (at, report) = nodeSlots[member].report, at >= seen,
                report.upstreamPort != nil, report.upstreamPort == primaryPort,
                let since = report.sinceUpstreamMessage, since < settings.failoverAfter
             {
@@ -364,92 +475,91 @@ public struct Coordinator: Sendable {
         return true
     }
 
-    private mutating func failOver(_ id: ShardID, shard: ShardState, definition: Shard, now: Instant) -> [Action] {
-        let seen = lastReachable[shard.primary] ?? now
-        var reachable: [NodeID: NodeReport] = [:]
-        var fresh: Set<NodeID> = []
-        for node in definition.nodes where FailoverRules.isCandidate(node, for: definition, primary: shard.primary, in: topology) {
-            guard !heldZones.contains(node.zone), !shard.needsRewind.contains(node), let (at, probe) = latest[node],
-                  case let .reachable(report) = probe, report.inRecovery, now - at < settings.failoverAfter
+    private mutating func failOver(_ number: Int, shard: ShardState, primary: Int, now: Instant, into actions: inout [Action]) {
+        let id = index.shardIDs[number]
+        let seen = nodeSlots[primary].lastReachable ?? now
+        var reachable: [FailoverRules.Reachable] = []
+        for member in index.inRegion[number] where member != primary {
+            let node = index.nodeIDs[member]
+            guard let (at, report) = nodeSlots[member].report, report.inRecovery, now - at < settings.failoverAfter,
+                  heldZones.isEmpty || !heldZones.contains(node.zone), !shard.needsRewind.contains(node)
             else { continue }
-            reachable[node] = report
-            if at > seen { fresh.insert(node) }
+            reachable.append(FailoverRules.Reachable(node: node, receivedLSN: report.receivedLSN ?? LSN(0), fresh: at > seen))
         }
-        switch FailoverRules.provenCandidate(synchronousSet: shard.synchronousSet, reachable: reachable, fresh: fresh) {
+        switch FailoverRules.provenCandidate(synchronousSet: shard.synchronousSet, reachable: reachable) {
         case let .success(candidate):
-            let remaining = definition.nodes.filter { reachable[$0] != nil && $0 != candidate }
+            let remaining = reachable.map(\.node).filter { $0 != candidate }
             let operation = ShardOperation(
                 kind: .failover, shard: id, from: shard.primary, to: candidate, epoch: shard.epoch + 1,
-                standbys: FailoverRules.newSynchronousSet(for: candidate, of: definition, remaining: remaining),
+                standbys: FailoverRules.newSynchronousSet(for: candidate, members: index.memberIDs[number], remaining: remaining),
                 step: ShardOperation.Step.first(for: .failover))
-            return begin(operation, detail: "primary \(shard.primary) unreachable for \((now - seen).inMilliseconds) ms; promoting \(candidate)")
+            begin(operation, number: number, detail: "primary \(shard.primary) unreachable for \((now - seen).inMilliseconds) ms; promoting \(candidate)", into: &actions)
         case .failure(.awaitingFreshProbes):
-            return []
+            return
         case let .failure(refusal):
-            guard refused[id] != refusal else { return [] }
-            if refused[id] == nil { refusedSince[id] = now }
-            refused[id] = refusal
-            return [.record(CoordinatorRecord(
+            guard shardSlots[number].refused != refusal else { return }
+            if shardSlots[number].refused == nil { shardSlots[number].refusedSince = now }
+            shardSlots[number].refused = refusal
+            actions.append(.record(CoordinatorRecord(
                 kind: "failover.refused", shard: id, epoch: shard.epoch, from: shard.primary,
-                detail: "\(refusal); the shard stays without a primary (an operator may force: residency failover \(id) --to ZONE --force)"))]
+                detail: "\(refusal); the shard stays without a primary (an operator may force: residency failover \(id) --to ZONE --force)")))
         }
     }
 
     private mutating func startOperation(_ kind: ShardOperation.Kind, shard id: ShardID, zone: ZoneID, now: Instant) -> [Action] {
         func refuse(_ why: String) -> [Action] {
-            [.record(CoordinatorRecord(kind: "\(kind.rawValue).refused", shard: id, epoch: shards[id]?.epoch, detail: why))]
+            [.record(CoordinatorRecord(kind: "\(kind.rawValue).refused", shard: id, epoch: state(of: id)?.epoch, detail: why))]
         }
         guard token != nil else { return refuse("this coordinator does not hold the lease") }
-        guard let shard = shards[id], let definition = definitions[id] else { return refuse("unknown shard \(id)") }
+        guard let number = index.shardNumber[id], let shard = shardSlots[number].state else { return refuse("unknown shard \(id)") }
+        let definition = index.definitions[number]
         guard shard.operation == nil else { return refuse("an operation is in progress on \(id)") }
         let target = NodeID(shard: id, zone: zone)
-        guard FailoverRules.isCandidate(target, for: definition, primary: shard.primary, in: topology) else {
+        guard FailoverRules.isCandidate(target, for: definition, primary: shard.primary, in: topology), let member = index.nodeNumber[target] else {
             return refuse("\(target) is not a standby of \(id) in region \(definition.region)")
         }
-        guard !heldZones.contains(zone), let (at, probe) = latest[target], case let .reachable(report) = probe, report.inRecovery,
+        guard !heldZones.contains(zone), let (at, report) = nodeSlots[member].report, report.inRecovery,
               now - at < settings.failoverAfter, !shard.needsRewind.contains(target)
         else { return refuse("\(target) is not a reachable, streaming standby") }
-        let remaining = definition.nodes.filter { node in
-            guard node != target, node != shard.primary, let (seen, probe) = latest[node], case .reachable = probe else { return false }
+        let remaining = index.members[number].filter { other in
+            guard other != member, index.nodeIDs[other] != shard.primary, let (seen, _) = nodeSlots[other].report else { return false }
             return now - seen < settings.failoverAfter
-        }
+        }.map { index.nodeIDs[$0] }
         let operation = ShardOperation(
             kind: kind, shard: id, from: shard.primary, to: target, epoch: shard.epoch + 1,
-            standbys: FailoverRules.newSynchronousSet(for: target, of: definition, remaining: remaining),
+            standbys: FailoverRules.newSynchronousSet(for: target, members: index.memberIDs[number], remaining: remaining),
             step: ShardOperation.Step.first(for: kind))
         let detail = kind == .forcedFailover
             ? "FORCED by an operator: rule 2 not proved; \(target) may lack acknowledged commits"
             : "planned: \(shard.primary) -> \(target)"
-        return begin(operation, detail: detail)
+        var actions: [Action] = []
+        begin(operation, number: number, detail: detail, into: &actions)
+        return actions
     }
 
-    private mutating func begin(_ operation: ShardOperation, detail: String) -> [Action] {
-        guard let token else { return [] }
-        shards[operation.shard]?.operation = operation
-        stepInFlight.insert(operation.shard)
-        return [
-            .record(CoordinatorRecord(kind: "\(operation.kind.rawValue).started", shard: operation.shard, epoch: operation.epoch,
-                                      from: operation.from, to: operation.to, detail: detail)),
-            .perform(operation, token: token),
-        ]
+    private mutating func begin(_ operation: ShardOperation, number: Int, detail: String, into actions: inout [Action]) {
+        guard let token else { return }
+        shardSlots[number].state?.operation = operation
+        shardSlots[number].stepInFlight = true
+        actions.append(.record(CoordinatorRecord(kind: "\(operation.kind.rawValue).started", shard: operation.shard, epoch: operation.epoch,
+                                                 from: operation.from, to: operation.to, detail: detail)))
+        actions.append(.perform(operation, token: token))
     }
 
     /// Members that are down (and not held down by an operator) are brought back as
     /// standbys; with `includingPrimary`, a primary whose promotion was refused is restarted
     /// in place (`.rejoin(primary, primary: primary, ...)`).
-    private mutating func rejoins(_ shard: ShardState, definition: Shard, now: Instant, token: Int64, includingPrimary: Bool = false) -> [Action] {
-        var actions: [Action] = []
-        for node in definition.nodes where (includingPrimary || node != shard.primary) && !heldZones.contains(node.zone) && !busy.contains(node) {
-            let seen = lastReachable[node] ?? now
-            guard now - seen >= settings.rejoinAfter, now >= nextRejoin[node] ?? now, case .unreachable? = latest[node]?.probe else { continue }
-            busy.insert(node)
-            nextRejoin[node] = now + settings.retryPause
+    private mutating func rejoins(_ number: Int, shard: ShardState, primary: Int, now: Instant, token: Int64, includingPrimary: Bool = false,
+                                  into actions: inout [Action]) {
+        for member in index.members[number] where (includingPrimary || member != primary) && !nodeSlots[member].busy {
+            let slot = nodeSlots[member]
+            let seen = slot.lastReachable ?? now
+            guard now - seen >= settings.rejoinAfter, now >= slot.nextRejoin ?? now, case .unreachable? = slot.latest?.probe else { continue }
+            let node = index.nodeIDs[member]
+            guard heldZones.isEmpty || !heldZones.contains(node.zone) else { continue }
+            nodeSlots[member].busy = true
+            nodeSlots[member].nextRejoin = now + settings.retryPause
             actions.append(.rejoin(node, primary: shard.primary, rewind: shard.needsRewind.contains(node), token: token))
         }
-        return actions
     }
-}
-
-extension ShardState {
-    func nodes(in definitions: [ShardID: Shard]) -> [NodeID] { definitions[primary.shard]?.nodes ?? [] }
 }

@@ -191,8 +191,8 @@ public struct CoordinatorDriver: Sendable {
         }
         actions += current.handle(.tick, now: now)
         route(actions, into: &out)
-        for (shard, id) in accepted.sorted(by: { $0.value < $1.value }) where current.shards[shard]?.operation == nil {
-            out.answers.append(Answer(request: id, state: .done, text: "\(current.shards[shard]?.primary.description ?? "?") is primary"))
+        for (shard, id) in accepted.sorted(by: { $0.value < $1.value }) where current.state(of: shard)?.operation == nil {
+            out.answers.append(Answer(request: id, state: .done, text: "\(current.state(of: shard)?.primary.description ?? "?") is primary"))
             accepted[shard] = nil
         }
         dispatch(into: &out, token: current.token)

@@ -80,6 +80,21 @@ import Testing
         #expect(operation?.standbys == [b])
     }
 
+    @Test func ruleTwoOnItsOwnPicksTheHighestLSNTiesInSetOrderAndWaitsForStaleMembers() {
+        func reachable(_ node: NodeID, _ lsn: UInt64, fresh: Bool = true) -> FailoverRules.Reachable {
+            .init(node: node, receivedLSN: LSN(lsn), fresh: fresh)
+        }
+        #expect(FailoverRules.provenCandidate(synchronousSet: [b, c], reachable: [reachable(b, 5), reachable(c, 6)]) == .success(c))
+        #expect(FailoverRules.provenCandidate(synchronousSet: [c, b], reachable: [reachable(b, 6), reachable(c, 6)]) == .success(c))
+        #expect(FailoverRules.provenCandidate(synchronousSet: [b, c], reachable: [reachable(b, 9), reachable(c, 6, fresh: false)])
+            == .failure(.awaitingFreshProbes))
+        #expect(FailoverRules.provenCandidate(synchronousSet: [b, c], reachable: [reachable(b, 9)]) == .failure(.synchronousMemberUnreachable([c])))
+        #expect(FailoverRules.provenCandidate(synchronousSet: [b, c], reachable: []) == .failure(.noCandidate))
+        #expect(FailoverRules.provenCandidate(synchronousSet: [c], reachable: [reachable(b, 9), reachable(c, 1)]) == .success(c))
+        #expect(FailoverRules.newSynchronousSet(for: c, members: [a, b, c], remaining: []) == [a, b])
+        #expect(FailoverRules.newSynchronousSet(for: c, members: [a, b, c], remaining: [b]) == [b])
+    }
+
     @Test func withTwoZonesDownAtOncePromotionIsRefusedAndAForcedOneIsRecordedAsSuch() {
         var coordinator = leader()
         _ = coordinator.handle(.probed(a, .unreachable, at: at(200)), now: at(200))
