@@ -25,6 +25,9 @@ public struct Tenant: Hashable, Sendable {
         self.appShards = appShards
     }
 
+    /// Every shard holding some of its data (its shard, and those where apps stayed).
+    public var shards: Set<ShardID> { Set(appShards.values).union([shard]) }
+
     /// The shard holding `dataset`.
     public func shard(of dataset: Dataset) -> ShardID {
         dataset.kind == .app ? appShards[dataset.name] ?? shard : shard

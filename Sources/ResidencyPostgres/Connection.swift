@@ -158,6 +158,17 @@ public final class Connection {
         return try consume(result)
     }
 
+    /// The SCRAM-SHA-256 verifier of `password` for `role` (libpq's `PQencryptPasswordConn`,
+    /// computed here, on the client): what `CREATE ROLE ... PASSWORD` gets, so that the
+    /// password itself never reaches the server, its logs or its catalogue.
+    public func scramVerifier(password: String, role: String) throws(PostgresError) -> String {
+        guard let encrypted = PQencryptPasswordConn(conn, password, role, "scram-sha-256") else {
+            throw PostgresError(kind: .connection, message: Self.trimmed(String(cString: PQerrorMessage(conn))), context: address)
+        }
+        defer { PQfreemem(encrypted) }
+        return String(cString: encrypted)
+    }
+
     /// Runs a script of statements without parameters (DDL, which takes none) with the
     /// simple query protocol (the only one a replication connection speaks); returns the
     /// last statement's result.

@@ -1,14 +1,17 @@
 import ResidencyCore
 
 /// The schema every shard primary gets at creation (standbys receive it by replication):
-/// the product and app tables, the tenant context, the per-tenant write fence and the
-/// application role.
+/// the product and app tables, tenant isolation, the per-tenant write fence.
 ///
-/// Tenant context: every product and app table has row-level security enabled and
-/// forced, with a policy comparing `tenant_id` to `residency.current_tenant()`, which
-/// reads the session's `residency.tenant` and raises `RS001` when it is unset or empty
-/// (after `RESET`, an unset custom setting reads as ''). It protects tenants from each
-/// other's bugs, not from someone holding the application role's password.
+/// Tenant isolation: each tenant logs in as its own role (`role(for:)`), a member of
+/// `tenantsRole`, which holds the table grants and nothing else. Every product and app
+/// table has row-level security enabled and forced, with a policy comparing `tenant_id` to
+/// `residency.current_tenant()`: the tenant mapped to the session's login role
+/// (`session_user`, which neither `SET ROLE` nor anything else a non-superuser session does
+/// can change) in `residency.tenant_roles`, a table tenants cannot read or write. A session
+/// whose login role is no tenant's gets `RS001` on tenant data. Functions that must read
+/// tables tenants cannot (the mapping, the frozen list) are `SECURITY DEFINER` with a fixed
+/// `search_path`.
 ///
 /// Write fence: a row trigger on every table raises `RS002` for INSERT, UPDATE and DELETE
 /// of a tenant listed in `residency.frozen_tenants` (a restrictive policy would let UPDATE
@@ -16,22 +19,34 @@ import ResidencyCore
 public enum TenantSchema {
     /// The database holding tenant data on every data node.
     public static let database = "residency"
-    /// The non-superuser role application traffic uses; it cannot bypass row-level security.
-    public static let applicationRole = "residency_app"
-    /// The session setting that carries the tenant context.
-    public static let tenantSetting = "residency.tenant"
-    /// SQLSTATE of a query on tenant data without a tenant context.
+    /// The group role of every tenant's login role: the table grants, no login, no
+    /// superuser, no `BYPASSRLS`.
+    public static let tenantsRole = "residency_tenants"
+    /// SQLSTATE of a query on tenant data by a session whose login role is no tenant's.
     public static let noTenantContextState = "RS001"
     /// SQLSTATE of a write by a frozen tenant.
     public static let frozenTenantState = "RS002"
+
+    /// The login role of `tenant`: `tenant-NAME`, or for names longer than 56 characters
+    /// their first 40 and a 64-bit hash (PostgreSQL names hold 63 bytes). The mapping table's
+    /// unique keys refuse the (improbable) collision instead of sharing a role.
+    public static func role(for tenant: TenantID) -> String {
+        let name = tenant.rawValue
+        if name.utf8.count <= 56 { return "tenant-" + name }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        let hex = String(hash, radix: 16)
+        return "tenant-" + name.prefix(40) + "-" + String(repeating: "0", count: 16 - hex.count) + hex.prefix(15)
+    }
 
     /// The write fence's trigger function. A `residency.frozen_tenants` row freezes the
     /// tenant's tables in `schemas` (every table when NULL): a move freezes the datasets it
     /// moves, while an app that is not residency-eligible keeps writing where it stays.
     /// `CREATE OR REPLACE`, so a move can bring an older node up to date (with `fenceColumns`).
+    /// `SECURITY DEFINER`: tenants cannot read the frozen list.
     public static let fenceFunction = """
         CREATE OR REPLACE FUNCTION residency.refuse_frozen_writes() RETURNS trigger
-        LANGUAGE plpgsql AS $fn$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $fn$
         DECLARE
             tenant text;
         BEGIN
@@ -66,36 +81,46 @@ public enum TenantSchema {
     }
 
     /// The whole schema as one script (PQexec runs it as one transaction).
-    public static func script(apps: [App], applicationPassword: String) -> String {
+    public static func script(apps: [App]) -> String {
         var sql = """
-            CREATE ROLE \(applicationRole) LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION
-                PASSWORD \(SQLText.literal(applicationPassword));
+            CREATE ROLE \(tenantsRole) NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION;
             REVOKE ALL ON SCHEMA public FROM PUBLIC;
+            REVOKE CONNECT, TEMPORARY ON DATABASE postgres FROM PUBLIC;
+            REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC;
+            REVOKE TEMPORARY ON DATABASE \(database) FROM PUBLIC;
+            REVOKE ALL ON FUNCTION pg_catalog.lo_import(text), pg_catalog.lo_import(text, oid), pg_catalog.lo_export(oid, text) FROM PUBLIC;
             CREATE SCHEMA residency;
-            GRANT USAGE ON SCHEMA residency TO \(applicationRole);
+            GRANT USAGE ON SCHEMA residency TO \(tenantsRole);
             CREATE TABLE residency.frozen_tenants (
                 tenant_id text PRIMARY KEY,
                 frozen_at timestamptz NOT NULL DEFAULT clock_timestamp(),
                 reason text NOT NULL DEFAULT '',
                 schemas text[]
             );
-            GRANT SELECT ON residency.frozen_tenants TO \(applicationRole);
+            CREATE TABLE residency.tenant_roles (
+                role_name name PRIMARY KEY,
+                tenant_id text NOT NULL UNIQUE
+            );
 
             CREATE FUNCTION residency.current_tenant() RETURNS text
-            LANGUAGE plpgsql STABLE AS $fn$
+            LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $fn$
             DECLARE
-                tenant text := current_setting('\(tenantSetting)', true);
+                tenant text;
             BEGIN
-                IF tenant IS NULL OR tenant = '' THEN
-                    RAISE EXCEPTION 'no tenant context: set \(tenantSetting) before touching tenant data'
+                SELECT r.tenant_id INTO tenant FROM residency.tenant_roles r WHERE r.role_name = session_user;
+                IF tenant IS NULL THEN
+                    RAISE EXCEPTION 'role % is no tenant''s: tenant data is reached only by logging in as the tenant''s own role', session_user
                         USING ERRCODE = '\(noTenantContextState)',
-                              HINT = 'SELECT set_config(''\(tenantSetting)'', $1, false)';
+                              HINT = 'connect with the string of: residency conninfo --tenant NAME';
                 END IF;
                 RETURN tenant;
             END
             $fn$;
+            REVOKE ALL ON FUNCTION residency.current_tenant() FROM PUBLIC;
+            GRANT EXECUTE ON FUNCTION residency.current_tenant() TO \(tenantsRole);
 
             \(fenceFunction)
+            REVOKE ALL ON FUNCTION residency.refuse_frozen_writes() FROM PUBLIC;
 
             CREATE SCHEMA jira;
             CREATE TABLE jira.issues (
@@ -153,37 +178,80 @@ public enum TenantSchema {
             let name = "\(SQLText.identifier(schema)).\(SQLText.identifier(table))"
             if !schemas.contains(schema) {
                 schemas.append(schema)
-                sql += "GRANT USAGE ON SCHEMA \(SQLText.identifier(schema)) TO \(applicationRole);\n"
+                sql += "GRANT USAGE ON SCHEMA \(SQLText.identifier(schema)) TO \(tenantsRole);\n"
             }
             sql += """
                 ALTER TABLE \(name) ENABLE ROW LEVEL SECURITY;
                 ALTER TABLE \(name) FORCE ROW LEVEL SECURITY;
                 CREATE POLICY tenant_context ON \(name)
-                    USING (tenant_id = residency.current_tenant())
-                    WITH CHECK (tenant_id = residency.current_tenant());
+                    USING (tenant_id = (SELECT residency.current_tenant()))
+                    WITH CHECK (tenant_id = (SELECT residency.current_tenant()));
                 CREATE TRIGGER write_fence BEFORE INSERT OR UPDATE OR DELETE ON \(name)
                     FOR EACH ROW EXECUTE FUNCTION residency.refuse_frozen_writes();
-                GRANT SELECT, INSERT, UPDATE, DELETE ON \(name) TO \(applicationRole);
+                GRANT SELECT, INSERT, UPDATE, DELETE ON \(name) TO \(tenantsRole);
 
                 """
         }
         return sql + MoveSchema.script(tables: tables(apps: apps))
     }
 
-    /// Sets the tenant context of `connection`'s session (as a parameter, never spliced in).
-    public static func setTenantContext(_ tenant: TenantID, on connection: Connection) throws(PostgresError) {
-        try connection.query("SELECT set_config($1, $2, false)", [tenantSetting, tenant.rawValue])
+    /// Creates `tenant`'s login role (or gives an existing one the new password) and maps it
+    /// to the tenant, in one transaction on a shard's primary, as a superuser. `verifier` is a
+    /// SCRAM verifier (`Connection.scramVerifier`); DDL takes no parameters, so the role name
+    /// (derived from a validated tenant name) and the verifier (checked here) are quoted in
+    /// as literals. Refused when the role name is mapped to another tenant.
+    public static func ensureRole(_ tenant: TenantID, verifier: String, on connection: Connection) throws(PostgresError) {
+        guard verifier.hasPrefix("SCRAM-SHA-256$"), verifier.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "'") }) else {
+            throw PostgresError(kind: .statement, message: "refusing a password that is not a SCRAM verifier for \(tenant)", context: connection.address)
+        }
+        let role = role(for: tenant)
+        try connection.execute("BEGIN")
+        do throws(PostgresError) {
+            let exists = try connection.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rows.isEmpty == false
+            let quoted = SQLText.identifier(role)
+            if exists {
+                try connection.execute("ALTER ROLE \(quoted) PASSWORD \(SQLText.literal(verifier))")
+            } else {
+                try connection.execute("""
+                    CREATE ROLE \(quoted) LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT
+                        IN ROLE \(tenantsRole) PASSWORD \(SQLText.literal(verifier))
+                    """)
+            }
+            try connection.query("""
+                INSERT INTO residency.tenant_roles (role_name, tenant_id) VALUES ($1, $2)
+                ON CONFLICT (role_name) DO NOTHING
+                """, [role, tenant.rawValue])
+            let mapped = try connection.query("SELECT tenant_id FROM residency.tenant_roles WHERE role_name = $1", [role]).scalar
+            guard mapped == tenant.rawValue else {
+                throw PostgresError(kind: .statement, message: "role \(role) already belongs to tenant \(mapped ?? "?")", context: connection.address)
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            _ = try? connection.execute("ROLLBACK")
+            throw error
+        }
     }
 
-    /// Inserts `rows` demo rows per product table and app, for `tenant`, as the application role
-    /// with its tenant context, in one transaction. Rows the tenant already has in those
+    /// Drops `tenant`'s login role from the server of `connection` (connected to the tenant
+    /// database, as a superuser): its sessions are ended, what it owns there (temporary
+    /// objects, large objects) goes, and its mapping row. Idempotent.
+    public static func dropRole(_ tenant: TenantID, on connection: Connection) throws(PostgresError) {
+        let role = role(for: tenant)
+        try connection.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", [role])
+        try connection.query("DELETE FROM residency.tenant_roles WHERE role_name = $1", [role])
+        guard try connection.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rows.isEmpty == false else { return }
+        let quoted = SQLText.identifier(role)
+        try connection.execute("DROP OWNED BY \(quoted); DROP ROLE \(quoted)")
+    }
+
+    /// Inserts `rows` demo rows per product table and app, for `tenant`, on a connection
+    /// logged in as the tenant's role, in one transaction. Rows the tenant already has in those
     /// tables go first: they can only be left over from a creation that crashed before the
     /// catalogue recorded the tenant, so running this again gives the same result.
     public static func insertDemoRows(
         _ tenant: TenantID, products: [Product], apps: [App], rows: Int, on connection: Connection
     ) throws(PostgresError) {
         guard rows > 0 else { return }
-        try setTenantContext(tenant, on: connection)
         try connection.execute("BEGIN")
         do throws(PostgresError) {
             let n = String(rows)

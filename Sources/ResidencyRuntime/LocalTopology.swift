@@ -149,6 +149,19 @@ public struct LocalTopology {
         }
     }
 
+    /// Shards created before tenants had roles of their own shared one application role
+    /// whose tenant context any session could change: refused, never run that way.
+    private func requirePerTenantRoles(_ primary: ControlStore.NodeRecord, data: DataNodes) throws(RuntimeError) {
+        let connection = try data.connect(port: primary.port)
+        let found = try? connection.query("SELECT to_regclass('residency.tenant_roles') IS NOT NULL").scalar
+        guard found == "f" else { return }
+        throw RuntimeError(.invalidInput, """
+            shard \(primary.node.shard) was created by an older residency whose tenants share one role and set their own \
+            tenant context (any tenant could read any other); it cannot be upgraded in place: \
+            move the data out, then residency down --purge && residency up
+            """)
+    }
+
     private func ensureShard(
         _ shard: ControlStore.ShardRecord, nodes: [ControlStore.NodeRecord], topology: Topology,
         manager: LocalNodeManager, control: ControlStore, data: DataNodes, secrets: Secrets, report: inout UpReport
@@ -176,7 +189,7 @@ public struct LocalTopology {
                 let admin = try Connection(data.settings(port: primary.port, database: "postgres"))
                 try admin.execute("CREATE DATABASE \(TenantSchema.database)")
                 let tenantDatabase = try Connection(primarySettings)
-                try tenantDatabase.execute(TenantSchema.script(apps: topology.apps, applicationPassword: secrets.applicationPassword))
+                try tenantDatabase.execute(TenantSchema.script(apps: topology.apps))
                 CrashPoint.reach("up.after-schema")
             }
             try control.setCreated(primary.node, true)
@@ -184,6 +197,7 @@ public struct LocalTopology {
             report.created.append(primary.node.description)
         } else {
             try startIfStopped(primary, manager: manager, report: &report)
+            try requirePerTenantRoles(primary, data: data)
         }
 
         let standbys = nodes.filter { $0.node != primary.node }

@@ -29,6 +29,8 @@ struct MoveCopier {
             try MoveSchema.ensure(tables: all, on: sides.target)
             try sides.copy.registerMovingIn(on: sides.target)
         }
+        // The tenant's own login on the target, before anything can route it there.
+        try TenantCredentials(layout: context.data.layout).install(session.plan.tenant, on: sides.target)
     }
 
     /// The step out of `prepared`: the initial copy (`copyRows`), then the subscription.

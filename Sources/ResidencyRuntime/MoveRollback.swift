@@ -34,5 +34,7 @@ struct MoveRollback {
                 }
             }
         }
+        // The role `prepare` created on the target (also when it crashed before the phase was recorded).
+        try MovePurger(context: context).dropRoleUnlessHeld(tenant, shard: session.plan.toShard, on: sides.target)
     }
 }

@@ -1,37 +1,29 @@
 import Foundation
 import ResidencyPostgres
 
-/// The passwords of the topology's roles, kept in a libpq password file (mode 0600, owned
-/// by the server user) that servers (for replication) and the tool read. Connection
-/// strings name the file, never a password.
+/// The password of the topology's superuser, kept in a libpq password file (mode 0600,
+/// owned by the server user) that servers (for replication) and the tool read. Connection
+/// strings name the file, never a password. Tenants' passwords live in passfiles of their
+/// own (`TenantCredentials`).
 public struct Secrets: Sendable {
     public let superuserPassword: String
-    public let applicationPassword: String
 
-    /// New random passwords: 32 characters of [A-Za-z0-9] from the system's CSPRNG.
+    /// A new random password.
     public static func generate() -> Secrets {
-        Secrets(superuserPassword: randomPassword(), applicationPassword: randomPassword())
+        Secrets(superuserPassword: randomPassword())
     }
 
-    private static func randomPassword() -> String {
+    /// 32 characters of [A-Za-z0-9] from the system's CSPRNG.
+    static func randomPassword() -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
         var rng = SystemRandomNumberGenerator()
         return String((0..<32).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] })
     }
 
     public func write(to path: String, owner: ServerUser) throws(RuntimeError) {
-        let text = """
-            127.0.0.1:*:*:\(LocalNodeManager.superuser):\(superuserPassword)
-            127.0.0.1:*:*:\(TenantSchema.applicationRole):\(applicationPassword)
-
-            """
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: path)
-            try owner.own(path)
-        } catch {
-            throw RuntimeError(.unavailable, "cannot write the password file \(path): \(error)")
-        }
+        let text = "127.0.0.1:*:*:\(LocalNodeManager.superuser):\(superuserPassword)\n"
+        try PrivateFile.write(text, to: path)
+        do { try owner.own(path) } catch { throw RuntimeError(.unavailable, "cannot give the password file \(path) to \(owner.name): \(error)") }
     }
 
     public static func read(from path: String) throws(RuntimeError) -> Secrets {
@@ -43,9 +35,9 @@ public struct Secrets: Sendable {
             let fields = line.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
             if fields.count == 5 { passwords[String(fields[3])] = String(fields[4]) }
         }
-        guard let superuser = passwords[LocalNodeManager.superuser], let app = passwords[TenantSchema.applicationRole] else {
-            throw RuntimeError(.unavailable, "the password file \(path) lacks a role's entry")
+        guard let superuser = passwords[LocalNodeManager.superuser] else {
+            throw RuntimeError(.unavailable, "the password file \(path) lacks the entry of \(LocalNodeManager.superuser)")
         }
-        return Secrets(superuserPassword: superuser, applicationPassword: app)
+        return Secrets(superuserPassword: superuser)
     }
 }

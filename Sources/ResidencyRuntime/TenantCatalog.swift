@@ -2,8 +2,9 @@ import ResidencyCore
 import ResidencyPostgres
 
 /// Creates tenants: validates the request, places the tenant on the least-loaded shard of
-/// its realm, records it in the control database and (optionally) writes demo rows on its
-/// shard's primary as the application role, under the tenant's context.
+/// its realm, gives it its own login role and passfile (`TenantCredentials`), records it in
+/// the control database and (optionally) writes demo rows on its shard's primary, logged in
+/// as the tenant.
 public struct TenantCatalog {
     let control: ControlStore
     let data: DataNodes
@@ -80,10 +81,19 @@ public struct TenantCatalog {
         let record = Tenant(
             id: tenant, realm: RealmID(request.realm), shard: shard, products: products.map(\.rawValue),
             apps: apps.map(\.key.rawValue), createdAt: "")
+        guard try !control.tenants().contains(where: { $0.id == tenant }) else {
+            throw RuntimeError(.invalidInput, "tenant '\(tenant)' already exists")
+        }
         let (primary, port) = try control.primaryPort(of: shard)
+        // Its own login first (a creation that crashes before the catalogue records the
+        // tenant leaves a role and a passfile that the next attempt replaces).
+        let credentials = TenantCredentials(layout: data.layout)
+        let password = try credentials.generate(for: tenant)
+        try credentials.install(tenant, password: password, on: try data.connect(port: port))
+        CrashPoint.reach("tenant.after-role")
         try control.insertTenant(record) { () throws(RuntimeError) in
             guard request.demoRows > 0 else { return }
-            let connection = try data.connect(port: port, user: TenantSchema.applicationRole)
+            let connection = try credentials.connect(tenant, port: port)
             do {
                 try TenantSchema.insertDemoRows(tenant, products: products, apps: apps, rows: request.demoRows, on: connection)
             } catch {

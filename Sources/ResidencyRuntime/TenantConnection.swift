@@ -4,7 +4,8 @@ import ResidencyPostgres
 /// The libpq connection string an application uses for a tenant: every node of the
 /// tenant's shard (its region only), the current primary first, with
 /// `target_session_attrs=read-write`, so that any libpq client finds the new primary after
-/// a failover by itself; the tenant context is set through `options`.
+/// a failover by itself. It logs in as the tenant's own role with the tenant's own passfile:
+/// the session's identity is the tenant context.
 public enum TenantConnection {
     public static func connectionString(
         tenant: TenantID, primary: NodeID, nodes: [(node: NodeID, port: Int)], passfile: String, connectTimeoutSeconds: Int = 2
@@ -14,11 +15,10 @@ public enum TenantConnection {
             ("host", ordered.map { _ in "127.0.0.1" }.joined(separator: ",")),
             ("port", ordered.map { String($0.port) }.joined(separator: ",")),
             ("dbname", TenantSchema.database),
-            ("user", TenantSchema.applicationRole),
+            ("user", TenantSchema.role(for: tenant)),
             ("passfile", passfile),
             ("target_session_attrs", "read-write"),
             ("connect_timeout", String(connectTimeoutSeconds)),
-            ("options", "-c \(TenantSchema.tenantSetting)=\(tenant.rawValue)"),
         ]
         return pairs.map { "\($0.0)=\(ConnectionSettings.quote($0.1))" }.joined(separator: " ")
     }
@@ -39,6 +39,6 @@ public enum TenantConnection {
             throw RuntimeError(.unavailable, "shard \(shardID) of tenant \(tenant) is not in the control store")
         }
         let nodes = try control.nodes().filter { $0.node.shard == shardID }.map { ($0.node, $0.port) }
-        return connectionString(tenant: tenant, primary: shard.primary, nodes: nodes, passfile: layout.passfile)
+        return connectionString(tenant: tenant, primary: shard.primary, nodes: nodes, passfile: TenantCredentials(layout: layout).passfile(of: tenant))
     }
 }

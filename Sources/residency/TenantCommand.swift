@@ -1,12 +1,13 @@
 import ArgumentParser
+import ResidencyCore
 import ResidencyReport
 import ResidencyRuntime
 
 struct TenantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
-        abstract: "Create and list tenants.",
-        subcommands: [Create.self, List.self])
+        abstract: "Create and list tenants; show or rotate a tenant's credentials.",
+        subcommands: [Create.self, List.self, Credentials.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -46,6 +47,60 @@ struct TenantCommand: ParsableCommand {
                 Terminal.output(TenantReport.json(created))
             } else {
                 Terminal.output("tenant \(tenant.id) pinned to \(tenant.realm), placed on shard \(tenant.shard)")
+            }
+        }
+    }
+
+    struct Credentials: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a tenant's login role and passfile; with --rotate, give it a new password.",
+            discussion: """
+                Each tenant logs in as its own role, with a password kept in a passfile of its own \
+                (mode 0600); `residency conninfo --tenant T` names that file. --rotate sets a new random \
+                password on the primary of every shard holding the tenant's data (as a SCRAM verifier), \
+                then writes it into the passfile. Sessions already open stay open; other tenants are not \
+                touched. If a shard refuses, the shards already changed get the old password back and the \
+                passfile is left as it was (exit 2).
+
+                Example:
+                  residency tenant credentials acme --rotate
+                """)
+
+        @Argument(help: "The tenant.")
+        var name: String
+        @Flag(help: "Give the tenant a new password.")
+        var rotate = false
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        private struct Document: Encodable {
+            let version = JSONDocument.version
+            let tenant: String
+            let role: String
+            let passfile: String
+            let rotated: Bool
+        }
+
+        func run() throws {
+            guard let id = TenantID(validating: name) else {
+                throw Failure(message: "invalid tenant name '\(name)': use \(TenantID.pattern)", exitCode: Failure.invalidInput)
+            }
+            let layout = try state.directory.requireLayout()
+            let control = try ControlStore(layout: layout)
+            guard let tenant = try control.tenants().first(where: { $0.id == id }) else {
+                throw Failure(message: "unknown tenant '\(id)' (see residency tenant list)", exitCode: Failure.invalidInput)
+            }
+            let credentials = TenantCredentials(layout: layout)
+            if rotate {
+                try credentials.rotate(id, shards: tenant.shards.sorted(), control: control, data: DataNodes(layout: layout))
+            }
+            let document = Document(tenant: id.rawValue, role: credentials.role(of: id), passfile: credentials.passfile(of: id), rotated: rotate)
+            if output.json {
+                Terminal.output(JSONDocument.render(document))
+            } else {
+                Terminal.output("""
+                    tenant \(id): login role \(document.role), passfile \(document.passfile)\(rotate ? " (new password set)" : "")
+                    """)
             }
         }
     }

@@ -16,10 +16,9 @@ import Testing
         return (found.node, found.port)
     }
 
-    func appConnection(port: Int, tenant: String?) throws -> Connection {
-        let connection = try topology.connect(port: port, user: TenantSchema.applicationRole)
-        if let tenant, let id = TenantID(validating: tenant) { try TenantSchema.setTenantContext(id, on: connection) }
-        return connection
+    /// A session logged in as `tenant`'s own role, with its own passfile.
+    func appConnection(port: Int, tenant: String) throws -> Connection {
+        try TenantCredentials(layout: topology.layout).connect(TenantID(validating: tenant)!, port: port)
     }
 
     @Test func aCommittedRowIsOnBothStandbysOfItsShardAndOnNoNodeOfAnotherRegion() throws {
@@ -71,41 +70,39 @@ import Testing
         }
     }
 
-    @Test func theApplicationRoleIsNoSuperuserAndCannotBypassRowLevelSecurity() throws {
+    @Test func tenantRolesAreNoSuperusersCannotBypassRowLevelSecurityAndBelongOnlyToTheTenantsGroup() throws {
         let connection = try topology.connect(port: try primary(of: "north").port)
-        let row = try connection.query("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = $1", [TenantSchema.applicationRole]).rows
-        #expect(row == [["f", "f"]])
+        let roles = try connection.query("""
+            SELECT r.rolname, r.rolsuper, r.rolbypassrls, r.rolcreaterole, r.rolcreatedb, r.rolreplication,
+                   coalesce((SELECT string_agg(g.rolname, ',') FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '')
+            FROM pg_roles r WHERE r.rolname LIKE 'tenant-%' OR r.rolname = $1 ORDER BY 1
+            """, [TenantSchema.tenantsRole]).rows
+        #expect(roles.map { $0[0] } == ["residency_tenants", "tenant-acme", "tenant-globex"])
+        for role in roles {
+            #expect(role[1...5].allSatisfy { $0 == "f" }, "\(role)")
+            #expect(role[6] == (role[0] == TenantSchema.tenantsRole ? "" : TenantSchema.tenantsRole), "\(role)")
+        }
+        #expect(try connection.query("SELECT role_name, tenant_id FROM residency.tenant_roles ORDER BY 1").rows
+            == [["tenant-acme", "acme"], ["tenant-globex", "globex"]])
     }
 
-    @Test func withoutATenantContextAQueryFailsAlsoAfterReset() throws {
-        let connection = try appConnection(port: try primary(of: "north").port, tenant: nil)
-        for table in ["jira.issues", "confluence.pages", "app_tempo.records"] {
-            #expect(throws: PostgresError.self) { try connection.query("SELECT count(*) FROM \(table)") }
+    @Test func aSessionWhoseLoginRoleIsNoTenantsReachesNoTenantData() throws {
+        // The superuser taking on the tenants' group role: row-level security applies, and
+        // the login role it keeps maps to no tenant.
+        let connection = try topology.connect(port: try primary(of: "north").port)
+        try connection.execute("SET ROLE \(TenantSchema.tenantsRole)")
+        for statement in ["SELECT count(*) FROM jira.issues", "SELECT count(*) FROM confluence.pages", "SELECT count(*) FROM app_tempo.records",
+                          "INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('acme', 'X-1', 'no tenant')"] {
             do {
-                try connection.query("SELECT count(*) FROM \(table)")
+                try connection.query(statement)
+                Issue.record("\(statement) succeeded for a login role that is no tenant's")
             } catch {
-                #expect(error.sqlState == TenantSchema.noTenantContextState)
+                #expect(error.sqlState == TenantSchema.noTenantContextState, "\(statement): \(error)")
             }
         }
-        try TenantSchema.setTenantContext(TenantID(validating: "acme")!, on: connection)
-        #expect(try connection.query("SELECT count(*) > 0 FROM jira.issues").scalar == "t")
-        try connection.execute("RESET \(TenantSchema.tenantSetting)")
-        #expect(try connection.query("SHOW \(TenantSchema.tenantSetting)").scalar == "")
-        do {
-            try connection.query("SELECT count(*) FROM jira.issues")
-            Issue.record("a query after RESET returned rows instead of failing")
-        } catch {
-            #expect(error.sqlState == TenantSchema.noTenantContextState)
-        }
-        do {
-            try connection.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('acme', 'X-1', 'no context')")
-            Issue.record("an insert without tenant context succeeded")
-        } catch {
-            #expect(error.sqlState == TenantSchema.noTenantContextState)
-        }
     }
 
-    @Test func withATenantContextTheApplicationRoleSeesAndWritesOnlyThatTenantsRows() throws {
+    @Test func aTenantsRoleSeesAndWritesOnlyThatTenantsRows() throws {
         let connection = try appConnection(port: try primary(of: "north").port, tenant: "acme")
         let tenants = try connection.query("SELECT DISTINCT tenant_id FROM jira.issues UNION SELECT DISTINCT tenant_id FROM app_tempo.records").rows
         #expect(tenants == [["acme"]])

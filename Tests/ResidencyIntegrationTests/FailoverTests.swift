@@ -204,7 +204,7 @@ import Glibc
         try control.releaseLease(token: fresh!)
     }
 
-    @Test func conninfoNamesTheShardsNodesPrimaryFirstWithTheTenantContext() throws {
+    @Test func conninfoNamesTheShardsNodesPrimaryFirstAndTheTenantsOwnRoleAndPassfile() throws {
         let result = try topology.residency(["conninfo", "--tenant", "stark"])
         #expect(result.status == 0)
         let primary = try topology.shard(right).primary
@@ -212,10 +212,13 @@ import Glibc
         #expect(result.text.contains("port='\(try topology.port(primary)),"))
         #expect(ports.allSatisfy { result.text.contains(String($0.port)) })
         #expect(result.text.contains("target_session_attrs='read-write'"))
-        #expect(result.text.contains("options='-c residency.tenant=stark'"))
+        #expect(result.text.contains("user='tenant-stark'"))
+        let passfile = TenantCredentials(layout: try topology.layout).passfile(of: TenantID(validating: "stark")!)
+        #expect(result.text.contains("passfile='\(passfile)'"))
+        #expect(!result.text.contains("options="))
         #expect(try topology.residency(["conninfo", "--tenant", "nobody"]).status == 65)
         let connection = try Connection(connectionString: result.text.trimmingCharacters(in: .whitespacesAndNewlines), address: "conninfo")
-        #expect(try connection.query("SELECT current_setting('residency.tenant')").scalar == "stark")
+        #expect(try connection.query("SELECT residency.current_tenant()").scalar == "stark")
         #expect(try connection.query("SELECT pg_is_in_recovery()").scalar == "f")
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ResidencyChaos
 import ResidencyCore
 import ResidencyPostgres
@@ -23,9 +24,9 @@ import Testing
         return port
     }
 
-    func createTenant(_ name: String, realm: String = "all", region: String = "west") throws {
+    func createTenant(_ name: String, realm: String = "all", region: String = "west", apps: [String] = ["tempo", "legacy"]) throws {
         let created = try topology.residency(["tenant", "create", name, "--realm", realm, "--region", region,
-                                              "--apps", "tempo", "legacy", "--demo-rows", "300"])
+                                              "--apps"] + apps + ["--demo-rows", "300"])
         guard created.status == 0 else { throw TestError("tenant create \(name): \(created.text)") }
     }
 
@@ -63,8 +64,7 @@ import Testing
     }
 
     func appInsert(_ tenant: String, port: Int, table: String = "jira.issues") throws {
-        let connection = try topology.connect(port: port, user: TenantSchema.applicationRole)
-        try TenantSchema.setTenantContext(TenantID(validating: tenant)!, on: connection)
+        let connection = try TenantCredentials(layout: topology.layout).connect(TenantID(validating: tenant)!, port: port)
         if table == "jira.issues" {
             try connection.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ($1, 'X-1', 'probe')", [tenant])
         } else {
@@ -138,6 +138,9 @@ import Testing
         let left = try rows("mover", port: west)
         #expect(left.filter { $0.key != "app_legacy.records" }.values.allSatisfy { $0 == 0 }, "\(left)")
         #expect(left["app_legacy.records"] ?? 0 > 0)
+        // Its login role went along to the target and stays on the source, where its ineligible app stayed.
+        #expect(try hasRole("mover", port: east))
+        #expect(try hasRole("mover", port: west))
         let after = try topology.residency(["report", "residency", "--json"])
         #expect(after.status == 0)
         #expect(!after.text.contains("pending-deletion"))
@@ -161,6 +164,7 @@ import Testing
         #expect(try replicationObjects(port: west).isEmpty)
         #expect(try replicationObjects(port: east).isEmpty)
         #expect(try topology.control().tenants().first { $0.id.rawValue == tenant }?.shard == "west-1")
+        #expect(try !hasRole(tenant, port: east), "a rolled-back move leaves no login on its target")
         try appInsert(tenant, port: west)
 
         let again = try topology.residency(["move", "start", "--tenant", tenant, "--to", "r1"])
@@ -230,6 +234,38 @@ import Testing
         #expect(refused.text.contains("cannot roll back"))
         let status = try topology.residency(["move", "status", String(id), "--json"])
         #expect(status.status == 0 && status.text.contains("\"phase\" : \"retained\""))
+    }
+
+    func hasRole(_ tenant: String, port: Int) throws -> Bool {
+        try topology.connect(port: port).query("SELECT 1 FROM pg_roles WHERE rolname = $1", ["tenant-\(tenant)"]).rows.isEmpty == false
+    }
+
+    @Test func aNeighboursSessionSeesOnlyItsOwnRowsDuringAndAfterAMoveAndTheMovedRoleLeavesWithThePurgedCopy() throws {
+        try createTenant("leaver", apps: ["tempo"])
+        try createTenant("stayer", realm: "r0", apps: ["tempo"])
+        let credentials = TenantCredentials(layout: try topology.layout)
+        nonisolated(unsafe) let stayer = try credentials.connect(TenantID(validating: "stayer")!, port: try west)
+        let seen = Mutex<Set<String>>([])
+        let stop = Atomic<Bool>(false)
+        let reader = Thread {
+            while !stop.load(ordering: .relaxed) {
+                let rows = (try? stayer.query("SELECT DISTINCT tenant_id FROM jira.issues UNION SELECT DISTINCT tenant_id FROM app_tempo.records").rows) ?? []
+                seen.withLock { $0.formUnion(rows.map { $0[0] ?? "" }) }
+            }
+        }
+        reader.start()
+        let moved = try topology.residency(["move", "start", "--tenant", "leaver", "--to", "r1"])
+        stop.store(true, ordering: .relaxed)
+        while !reader.isFinished { usleep(10_000) }
+        try #require(moved.status == 0, "\(moved.text)")
+        #expect(seen.withLock { $0 } == ["stayer"])
+        #expect(try hasRole("leaver", port: east))
+        #expect(try hasRole("leaver", port: west), "kept with the retained copy")
+        let id = try #require(try topology.control().moves().last { $0.tenant.rawValue == "leaver" }?.id)
+        #expect(try topology.residency(["move", "purge", String(id)]).status == 0)
+        #expect(try !hasRole("leaver", port: west), "nothing of the tenant is left on the source: its role goes")
+        #expect(try hasRole("leaver", port: east))
+        #expect(try stayer.query("SELECT array_agg(DISTINCT tenant_id) FROM jira.issues").scalar == "{stayer}")
     }
 
     @Test func theCoordinatorPurgesARetainedCopyOnceItsRetentionHasEnded() throws {
