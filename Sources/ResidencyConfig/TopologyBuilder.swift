@@ -59,7 +59,11 @@ struct TopologyBuilder {
            let portNode = entries["port"]?.value,
            let port = reader.integer(portNode, what: "control.port", in: 1024...65535)
         {
-            controlPort = Located(port, file, portNode)
+            if let why = PortRange(first: port, last: port).unsuitability {
+                reader.problem(at: portNode, "control.port \(port) is unsuitable: ports that \(why): choose one like 25400")
+            } else {
+                controlPort = Located(port, file, portNode)
+            }
         }
 
         if let realmsNode = top["realms"]?.value {
@@ -75,6 +79,11 @@ struct TopologyBuilder {
                 }
                 let regions = regionNodes.compactMap { node -> Located<RegionID>? in
                     reader.name(node, what: "region").map { Located($0, file, node) }
+                }
+                var listed: Set<RegionID> = []
+                for region in regions where !listed.insert(region.value).inserted {
+                    problems.append(ConfigProblem(file: file, line: region.mark?.line ?? 1, column: region.mark?.column ?? 1,
+                                                  message: "realm '\(id)' lists region '\(region.value)' twice"))
                 }
                 realms.append((Located(id, file, key), regions))
             }
@@ -98,6 +107,10 @@ struct TopologyBuilder {
             }
             if let node = entries["rejoin_concurrency"]?.value, let value = reader.integer(node, what: "failover.rejoin_concurrency", in: 1...64) {
                 failover.rejoinConcurrency = value
+            }
+            if failover.probeInterval >= failover.failoverAfter {
+                reader.problem(at: entries["probe_interval_ms"]?.value ?? failoverNode,
+                               "failover.probe_interval_ms must be below failover_after_ms, or a primary is failed over between two probes")
             }
             if failover.probeDeadline >= failover.failoverAfter {
                 reader.problem(at: entries["probe_deadline_ms"]?.value ?? failoverNode,
@@ -140,12 +153,23 @@ struct TopologyBuilder {
                     if below > uptime {
                         reader.problem(at: belowNode, "a credit band starts at \(below) %, above the tier's own target of \(uptime) %")
                     }
+                    // Bands go down in uptime and up in credit: lower uptime never earns less.
+                    if let previous = bands.last {
+                        if below >= previous.uptimeBelowPercent {
+                            reader.problem(at: belowNode, "credit bands must be listed with uptime_below_percent going down: \(below) after \(previous.uptimeBelowPercent)")
+                        } else if credit <= previous.creditPercent {
+                            reader.problem(at: creditNode, "a lower uptime must earn a higher credit: \(credit) % below \(below) % after \(previous.creditPercent) % below \(previous.uptimeBelowPercent) %")
+                        }
+                    }
                     bands.append(CreditBand(uptimeBelowPercent: below, creditPercent: credit))
                 }
                 if tiers.contains(where: { $0.id == id }) {
                     reader.problem(at: key, "duplicate tier '\(id)'")
                 }
                 tiers.append(Tier(id: id, uptimeTargetPercent: uptime, creditBands: bands))
+            }
+            if tiers.isEmpty, problems.isEmpty, reader.problems.isEmpty {
+                reader.problem(at: levels, "service_levels defines no tier: add one, like premium: {uptime_percent: 99.95, credits: [...]}")
             }
         }
     }
@@ -175,8 +199,8 @@ struct TopologyBuilder {
             let parts = text.split(separator: "-", omittingEmptySubsequences: false)
             if parts.count == 2, let first = Int(parts[0]), let last = Int(parts[1]), 1024 <= first, first <= last, last <= 65535 {
                 let range = PortRange(first: first, last: last)
-                if range.contains(5432) {
-                    reader.problem(at: portsNode, "ports \(range) include 5432, PostgreSQL's default port: choose a range away from it")
+                if let why = range.unsuitability {
+                    reader.problem(at: portsNode, "ports \(range) \(why): choose a range like 25410-25429")
                 } else {
                     ports = Located(range, file, portsNode)
                 }

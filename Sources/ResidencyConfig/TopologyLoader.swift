@@ -3,7 +3,8 @@ import ResidencyCore
 import Yams
 
 /// Loads `regions/`: `topology.yaml` (realms, apps, failover, service levels, control
-/// server) and one file per region (`*.yaml`, any other name). Every rule that makes a
+/// server) and one file per region (`*.yaml`, any other name not starting with `.` or `#`).
+/// Every rule that makes a
 /// topology unusable is checked here, with the position of the offending value.
 public enum TopologyLoader {
     /// The file holding everything that is not a region.
@@ -18,7 +19,8 @@ public enum TopologyLoader {
             throw ConfigErrors(problems: [ConfigProblem(
                 file: directory, line: 1, column: 1, message: "cannot read the topology directory: \(error.localizedDescription)")])
         }
-        files = files.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted()
+        // Editors' lock and backup files (`.#us-east.yaml`, `#us-east.yaml#`) and hidden files are no regions.
+        files = files.filter { !$0.hasPrefix(".") && !$0.hasPrefix("#") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }.sorted()
         guard files.contains(topologyFileName) else {
             throw ConfigErrors(problems: [ConfigProblem(
                 file: path(directory, topologyFileName), line: 1, column: 1,

@@ -1,3 +1,4 @@
+import CYaml
 import ResidencyCore
 import Yams
 
@@ -14,8 +15,23 @@ struct YAMLReader {
         problems.append(ConfigProblem(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1, message: message))
     }
 
+    /// The largest topology or scenario file read (they are a few kilobytes).
+    static let maximumBytes = 1 << 20
+
     /// Reads the file's single document; `nil` (with a problem recorded) when it does not parse.
+    /// Aliases are refused before anything is composed (`aliasMark`): expanded, a file of
+    /// a few hundred bytes can stand for billions of nodes.
     mutating func compose(_ text: String) -> Node? {
+        guard text.utf8.count <= Self.maximumBytes else {
+            problem(at: nil, "the file is larger than \(Self.maximumBytes / 1024) KiB; topology and scenario files are a few KiB")
+            return nil
+        }
+        if let mark = Self.aliasMark(text) {
+            problems.append(ConfigProblem(
+                file: file, line: mark.line, column: mark.column,
+                message: "YAML aliases (*name) are not accepted here: write the value out (expanded, aliases can turn a small file into billions of nodes)"))
+            return nil
+        }
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 problem(at: nil, "the file is empty")
@@ -28,6 +44,28 @@ struct YAMLReader {
             return nil
         } catch {
             problem(at: nil, "cannot parse: \(error)")
+            return nil
+        }
+    }
+
+    /// Where the first alias is (1-based line and column), found with libyaml's event
+    /// parser, which expands nothing; `nil` when there is none, or when the text does not
+    /// parse (composing it reports that).
+    static func aliasMark(_ text: String) -> (line: Int, column: Int)? {
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return nil }
+        defer { yaml_parser_delete(&parser) }
+        let bytes = Array(text.utf8)
+        return bytes.withUnsafeBufferPointer { buffer -> (line: Int, column: Int)? in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            var event = yaml_event_t()
+            while yaml_parser_parse(&parser, &event) == 1 {
+                defer { yaml_event_delete(&event) }
+                if event.type == YAML_ALIAS_EVENT {
+                    return (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1)
+                }
+                if event.type == YAML_STREAM_END_EVENT { return nil }
+            }
             return nil
         }
     }
@@ -100,6 +138,11 @@ struct YAMLReader {
     mutating func string(_ node: Node, what: String) -> String? {
         guard case let .scalar(scalar) = node else {
             problem(at: node, "\(what) must be a single value")
+            return nil
+        }
+        // YAML's null (`null`, `~`, nothing) is no value: quote it to mean the word.
+        if scalar.style == .plain, ["", "~", "null", "Null", "NULL"].contains(scalar.string) {
+            problem(at: node, "\(what) is empty (YAML null)" + (scalar.string.isEmpty || scalar.string == "~" ? "" : "; write \"\(scalar.string)\" in quotes to mean the word"))
             return nil
         }
         return scalar.string

@@ -200,7 +200,7 @@ import Testing
     @Test func refusesARangeHoldingPostgresDefaultPort() {
         let text = Self.regionFile("us-east", ports: "5430-5439")
         #expect(problems(usEast: text) == [
-            "regions/us-east.yaml:3:8: ports 5430-5439 include 5432, PostgreSQL's default port: choose a range away from it",
+            "regions/us-east.yaml:3:8: ports 5430-5439 include 5432, PostgreSQL's default port: choose a range like 25410-25429",
         ])
     }
 
@@ -245,5 +245,72 @@ import Testing
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         #expect(throws: ConfigErrors.self) { try TopologyLoader.load(directory: directory.path) }
+    }
+
+    // Regression tests of defects a fuzzer found (issue 13): each value was accepted before.
+
+    @Test func refusesAControlPortOnPostgresDefaultOrInTheEphemeralRange() {
+        for (port, fragment) in [("5432", "include 5432"), ("40000", "ephemeral ports 32768-60999")] {
+            let found = problems(topology: Self.topologyFile.replacing("port: 25400", with: "port: \(port)"))
+            #expect(found.count == 1 && found[0].hasPrefix("regions/topology.yaml:2:9: control.port \(port) is unsuitable"), "\(found)")
+            #expect(found.first?.contains(fragment) == true, "\(found)")
+        }
+        let ephemeral = problems(usEast: Self.regionFile("us-east", ports: "60990-61010"))
+        #expect(ephemeral.first?.contains("overlap Linux's ephemeral ports") == true, "\(ephemeral)")
+    }
+
+    @Test func refusesAProbeIntervalThatIsNotBelowFailoverAfter() {
+        let found = problems(topology: Self.topologyFile + "\nfailover:\n  probe_interval_ms: 2000\n  failover_after_ms: 1000\n")
+        #expect(found.first?.hasPrefix("regions/topology.yaml:17:22: failover.probe_interval_ms must be below failover_after_ms") == true, "\(found)")
+    }
+
+    @Test func refusesServiceLevelsWithoutATier() {
+        let text = Self.topologyFile.components(separatedBy: "service_levels:")[0] + "service_levels: {}\n"
+        #expect(problems(topology: text).first?.contains("service_levels defines no tier") == true)
+    }
+
+    @Test func refusesDuplicateOrNonMonotonicCreditBands() {
+        let band = "      - uptime_below_percent: 99.9\n        credit_percent: 10"
+        let duplicate = Self.topologyFile.replacing(band, with: band + "\n" + band)
+        #expect(problems(topology: duplicate).first?.contains("uptime_below_percent going down: 99.9 after 99.9") == true, "\(problems(topology: duplicate))")
+        let lessCredit = Self.topologyFile.replacing(band, with: band + "\n      - uptime_below_percent: 99\n        credit_percent: 5")
+        #expect(problems(topology: lessCredit).first?.contains("a lower uptime must earn a higher credit") == true, "\(problems(topology: lessCredit))")
+    }
+
+    @Test func refusesARealmListingARegionTwice() {
+        let found = problems(topology: Self.topologyFile.replacing("us: [us-east]", with: "us: [us-east, us-east]"))
+        #expect(found == ["regions/topology.yaml:4:17: realm 'us' lists region 'us-east' twice"])
+    }
+
+    @Test func refusesAYAMLNullWhereANameBelongsAndAcceptsTheQuotedWord() throws {
+        let found = problems(usEast: Self.usEast.replacing("id: us-east-1", with: "id: null"))
+        #expect(found.contains { $0.contains("shard id is empty (YAML null)") }, "\(found)")
+        let empty = problems(usEast: Self.usEast.replacing("id: us-east-1", with: "id:"))
+        #expect(empty.contains { $0.contains("shard id is empty (YAML null)") }, "\(empty)")
+        let topology = try load(usEast: Self.usEast.replacing("id: us-east-1", with: "id: \"null\""))
+        #expect(topology.shards.contains { $0.id == "null" })
+    }
+
+    @Test func aliasesAreRefusedBeforeTheyExpandAndAnAliasBombEndsAtOnce() throws {
+        var bomb = "a: &l0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...6 { bomb += "l\(level): &l\(level) {" + (0..<10).map { "k\($0): *l\(level - 1)" }.joined(separator: ", ") + "}\n" }
+        bomb += "? *l6\n: boom\n"
+        let started = ContinuousClock.now
+        let found = problems(topology: bomb)
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(found.count == 1 && found[0].hasPrefix("regions/topology.yaml:2:") && found[0].contains("YAML aliases (*name) are not accepted"), "\(found)")
+        let large = "control:\n  port: 25400\n#" + String(repeating: "x", count: 2 << 20) + "\n"
+        #expect(problems(topology: large).first?.contains("larger than 1024 KiB") == true)
+    }
+
+    @Test func editorLockAndHiddenFilesAreNoRegions() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("residency-editor-\(UInt64.random(in: 0...UInt64.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, text) in [("topology.yaml", Self.topologyFile), ("us-east.yaml", Self.usEast), ("eu-central.yaml", Self.euCentral),
+                             (".#us-east.yaml", "garbage: ["), ("#us-east.yaml#", "garbage: ["), (".hidden.yaml", "garbage: [")] {
+            try text.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        #expect(try TopologyLoader.load(directory: directory.path).regions.count == 2)
     }
 }
