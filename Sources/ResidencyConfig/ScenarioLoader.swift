@@ -42,7 +42,15 @@ public enum ScenarioLoader {
                 required: ["name", "topology", "duration_s", "tenants", "targets"])
         else { throw ConfigErrors(problems: reader.problems) }
 
-        let name = top["name"].flatMap { reader.string($0.value, what: "name") } ?? ""
+        var name = ""
+        if let node = top["name"]?.value, let text = reader.string(node, what: "name") {
+            // It becomes part of file names (<state>/drills/<time>-<name>.json) and of reports.
+            if Self.isScenarioName(text) {
+                name = text
+            } else {
+                reader.problem(at: node, "scenario name \(Printable.quoted(text)) is not valid: lower-case letters, digits and single hyphens, starting with a letter, at most 63 characters")
+            }
+        }
         let summary = top["description"].flatMap { reader.string($0.value, what: "description") } ?? ""
         let topology = top["topology"].flatMap { reader.string($0.value, what: "topology") } ?? "../regions"
         let duration = top["duration_s"].flatMap { reader.integer($0.value, what: "duration_s", in: 1...3600) } ?? 20
@@ -199,6 +207,14 @@ public enum ScenarioLoader {
         return Loaded(scenario: scenario, names: names)
     }
 
+    /// `[a-z][a-z0-9]*(-[a-z0-9]+)*`, at most 63 characters: safe in a file name and a terminal.
+    static func isScenarioName(_ text: String) -> Bool {
+        text.utf8.count <= 63 && text.split(separator: "-", omittingEmptySubsequences: false).enumerated().allSatisfy { index, part in
+            guard let first = part.utf8.first, index > 0 || (first >= UInt8(ascii: "a") && first <= UInt8(ascii: "z")) else { return false }
+            return part.utf8.allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }
+        }
+    }
+
     /// Faults in the order they fire: by `at_s`, stable; a fault waiting for a move phase
     /// stays after the move written before it.
     public static func inTimeOrder(_ faults: [Scenario.Fault]) -> [Scenario.Fault] {
@@ -257,9 +273,20 @@ public enum ScenarioLoader {
                                               message: "unknown \(use.kind) '\(use.name)' in the topology (known: \(known.joined(separator: ", ")))"))
             }
         }
+        func position(ofRegion region: RegionID) -> (Int, Int) {
+            loaded.names.first { $0.kind == .region && $0.name == region.rawValue }.map { ($0.line, $0.column) } ?? (1, 1)
+        }
         for tenant in loaded.scenario.tenants {
             if let region = tenant.region, let realm = topology.realm(tenant.realm), !realm.regions.contains(region) {
-                problems.append(ConfigProblem(file: file, line: 1, column: 1, message: "tenant \(tenant.name): region '\(region)' is not in realm '\(tenant.realm)'"))
+                let (line, column) = position(ofRegion: region)
+                problems.append(ConfigProblem(file: file, line: line, column: column, message: "tenant \(tenant.name): region '\(region)' is not in realm '\(tenant.realm)'"))
+            }
+        }
+        for move in loaded.scenario.faults.compactMap(\.move) {
+            if let region = move.toRegion, let realm = topology.realm(move.toRealm), !realm.regions.contains(region) {
+                let (line, column) = loaded.names.last { $0.kind == .region && $0.name == region.rawValue }.map { ($0.line, $0.column) } ?? (1, 1)
+                problems.append(ConfigProblem(file: file, line: line, column: column,
+                                              message: "move of \(move.tenant): region '\(region)' is not in its target realm '\(move.toRealm)' (its regions: \(realm.regions.map(\.rawValue).joined(separator: ", ")))"))
             }
         }
         if !problems.isEmpty { throw ConfigErrors(problems: problems) }

@@ -14,7 +14,7 @@ struct DrillCommand: ParsableCommand {
         discussion: """
             Brings the topology up if needed, creates the scenario's tenants, writes through their connection strings, injects the faults on time (power loss, partition, crashes, and residency moves: a fault may wait for a move's phase), heals, waits until the topology has converged, reads every node back and checks the history: acknowledged writes lost (RPO), duplicates, acknowledgements by a former primary after its successor's promotion, rows outside their realm, per-shard RTO, each move's outcome, its tenant's longest write gap and its neighbours' failures, downtime minutes and what they mean for the month's SLA. Refuses nodes with weakened durability.
 
-            Exit 0 when every target holds, 1 when one is missed, 2 when the drill could not run, 65 for an invalid scenario. The full result is also kept in <state>/drills/.
+            Exit 0 when every target holds, 1 when one is missed, 2 when the drill could not run, 65 for an invalid scenario. With --check it only loads and checks the scenario against its topology (no server is touched). The full result is also kept in <state>/drills/.
 
             Examples:
               residency drill simulations/zone-power-loss.yaml --report drill.md
@@ -27,6 +27,8 @@ struct DrillCommand: ParsableCommand {
     var report: String?
     @Option(help: "Run the scenario N times and print the distributions of RTO, a move's time from the end of its copy to its switch, its freeze and write gap.")
     var `repeat`: Int = 1
+    @Flag(help: "Only load the scenario and check it against its topology; touch no server. Exit 0 when it is valid, 65 when not.")
+    var check = false
     @OptionGroup var state: StateOptions
     @OptionGroup var output: OutputOptions
 
@@ -37,6 +39,13 @@ struct DrillCommand: ParsableCommand {
         }
     }
 
+    private struct CheckDocument: Encodable {
+        let version = JSONDocument.version
+        let scenario: String
+        let topology: String
+        let valid: Bool
+    }
+
     func run() throws {
         let loaded = try ScenarioLoader.load(file: scenario)
         let folder = URL(fileURLWithPath: scenario).deletingLastPathComponent()
@@ -44,6 +53,11 @@ struct DrillCommand: ParsableCommand {
             ? loaded.scenario.topologyDirectory : folder.appendingPathComponent(loaded.scenario.topologyDirectory).standardizedFileURL.path
         let topology = try TopologyLoader.load(directory: topologyPath)
         try ScenarioLoader.check(loaded, against: topology, file: scenario)
+        if check {
+            let summary = "scenario \(loaded.scenario.name) is valid against \(topologyPath): \(loaded.scenario.tenants.count) tenant(s), \(loaded.scenario.faults.count) fault(s), \(Int(loaded.scenario.duration.inSeconds)) s"
+            Terminal.output(output.json ? JSONDocument.render(CheckDocument(scenario: loaded.scenario.name, topology: topologyPath, valid: true)) : summary)
+            return
+        }
         let directory = state.directory
         var logger = Logger(label: "residency.drill")
         logger.logLevel = .warning

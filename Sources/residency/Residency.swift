@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ResidencyCore
 
 @main
 struct Residency: ParsableCommand {
@@ -48,7 +49,15 @@ struct Residency: ParsableCommand {
                 Terminal.error(failure.message)
                 Foundation.exit(failure.exitCode)
             }
-            exit(withError: error)
+            // Argument parser's own messages quote what was typed: escaped like everything else.
+            let code = exitCode(for: error)
+            let message = Printable.escaped(fullMessage(for: error))
+            if code == .success {
+                print(message)
+            } else {
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+            }
+            Foundation.exit(code.rawValue)
         }
     }
 }

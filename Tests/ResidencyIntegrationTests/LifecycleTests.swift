@@ -124,10 +124,55 @@ import Glibc
         #expect(createHelp.text.contains("[a-z0-9-]{1,63}"))
     }
 
+    @Test func drillCheckValidatesEveryShippedScenarioAndRefusesABadOneTouchingNoServer() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let simulations = root.appendingPathComponent("simulations").path
+        let state = FileManager.default.temporaryDirectory.appendingPathComponent("residency-check-\(UInt64.random(in: 0...UInt64.max))").path
+        for file in try FileManager.default.contentsOfDirectory(atPath: simulations).filter({ $0.hasSuffix(".yaml") }).sorted() {
+            let checked = try CommandRunner.launch([TestTopology.executable, "drill", "\(simulations)/\(file)", "--check", "--state", state])
+            #expect(checked.status == 0, "\(file): \(checked.text)")
+            #expect(checked.text.contains("is valid against"), "\(file): \(checked.text)")
+        }
+        let bad = FileManager.default.temporaryDirectory.appendingPathComponent("residency-bad-\(UInt64.random(in: 0...UInt64.max)).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: bad) }
+        try """
+            name: "../\\e[31mevil"
+            topology: \(root.path)/regions
+            duration_s: 10
+            tenants:
+              - name: t1
+                realm: eu
+            faults:
+              - at_s: 1
+                action: move
+                tenant: t1
+                to: us
+                region: eu-central
+            targets:
+              rpo_max: 0
+            """.write(toFile: bad, atomically: true, encoding: .utf8)
+        let refused = try CommandRunner.launch([TestTopology.executable, "drill", bad, "--check", "--state", state])
+        #expect(refused.status == 65, "\(refused.text)")
+        #expect(refused.text.contains("scenario name '../\\u{1B}[31mevil' is not valid"), "\(refused.text)")
+        #expect(!refused.text.contains("\u{1B}"), "an escape sequence reached the terminal raw")
+        #expect(!FileManager.default.fileExists(atPath: state), "--check created the state directory")
+
+        // Only the move's region is wrong now: it is not in the move's target realm.
+        try String(contentsOfFile: bad, encoding: .utf8).replacing("\"../\\e[31mevil\"", with: "region-mismatch").write(toFile: bad, atomically: true, encoding: .utf8)
+        let mismatch = try CommandRunner.launch([TestTopology.executable, "drill", bad, "--check", "--state", state])
+        #expect(mismatch.status == 65)
+        #expect(mismatch.text.contains(":12:13: move of t1: region 'eu-central' is not in its target realm 'us'"), "\(mismatch.text)")
+    }
+
     @Test func aWrongCommandLineExits64() throws {
         let topology = try TestTopology(regions: ["solo"], zones: 2)
         defer { topology.destroy() }
         #expect(try topology.residency(["tenant", "create"]).status == 64)
         #expect(try topology.residency(["status", "--no-such-flag"]).status == 64)
+        // What argument parser quotes back is escaped too.
+        let escaped = try topology.residency(["status", "--no-such-\u{1B}[2J"])
+        #expect(escaped.status == 64)
+        #expect(!escaped.text.contains("\u{1B}"), "\(escaped.text)")
+        #expect(escaped.text.contains("\\u{1B}"), "\(escaped.text)")
     }
 }
