@@ -10,13 +10,24 @@ public struct CalendarMonth: Hashable, Comparable, Sendable, CustomStringConvert
         self.month = month
     }
 
-    /// Parses `YYYY-MM`.
+    /// Parses `YYYY-MM` (ASCII digits only: `2026-+1` is no month).
     public init?(parsing text: String) {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts[0].count == 4, parts[1].count == 2, let year = Int(parts[0]), let month = Int(parts[1]) else {
+        let bytes = Array(text.utf8)
+        guard bytes.count == 7, bytes[4] == UInt8(ascii: "-"), let year = Self.digits(bytes[0..<4]), let month = Self.digits(bytes[5..<7]) else {
             return nil
         }
         self.init(year: year, month: month)
+    }
+
+    /// The number written by `bytes` when they are all ASCII digits (at most 18 of them).
+    static func digits<C: Collection<UInt8>>(_ bytes: C) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     /// The month holding the instant `unixMilliseconds` after 1970-01-01T00:00:00Z.
@@ -52,36 +63,53 @@ public struct CalendarMonth: Hashable, Comparable, Sendable, CustomStringConvert
     /// Milliseconds since 1970-01-01T00:00Z of a UTC date and time; `nil` when a field is out of range.
     public static func unixMilliseconds(year: Int, month: Int, day: Int, hour: Int, minute: Int, second: Int, millisecond: Int = 0) -> Int64? {
         guard let calendarMonth = CalendarMonth(year: year, month: month), (1...calendarMonth.days).contains(day),
-              (0...23).contains(hour), (0...59).contains(minute), (0...60).contains(second), (0...999).contains(millisecond) else { return nil }
+              (0...23).contains(hour), (0...59).contains(minute), (0...59).contains(second), (0...999).contains(millisecond) else { return nil }
         let days = Int64(Self.days(fromCivil: year, month, day))
         return ((days * 24 + Int64(hour)) * 60 + Int64(minute)) * 60_000 + Int64(second) * 1000 + Int64(millisecond)
     }
 
     /// Parses ISO 8601 UTC timestamps: `2026-11-03T10:15Z`, `2026-11-03T10:15:30Z`,
-    /// `2026-11-03T10:15:30.250Z`, with `Z` or `+00:00`; returns ms since 1970.
+    /// `2026-11-03T10:15:30.250Z`, with `Z` or `+00:00`; returns ms since 1970. Every field
+    /// is ASCII digits of its exact width (`+1` is no hour). A leap second (`:60`) stays in
+    /// its minute (as its last millisecond) instead of spilling into the next one.
     public static func parseISO8601(_ text: String) -> Int64? {
-        var body = Substring(text)
-        if body.hasSuffix("Z") { body = body.dropLast() } else if body.hasSuffix("+00:00") { body = body.dropLast(6) } else { return nil }
-        let halves = body.split(separator: "T", omittingEmptySubsequences: false)
-        guard halves.count == 2 else { return nil }
-        let date = halves[0].split(separator: "-", omittingEmptySubsequences: false)
-        let time = halves[1].split(separator: ":", omittingEmptySubsequences: false)
-        guard date.count == 3, date[0].count == 4, date[1].count == 2, date[2].count == 2, (2...3).contains(time.count),
-              time[0].count == 2, time[1].count == 2,
-              let year = Int(date[0]), let month = Int(date[1]), let day = Int(date[2]), let hour = Int(time[0]), let minute = Int(time[1])
+        parseISO8601(bytes: Array(text.utf8)[...])
+    }
+
+    public static func parseISO8601(bytes: ArraySlice<UInt8>) -> Int64? {
+        var body = bytes
+        if body.last == UInt8(ascii: "Z") {
+            body = body.dropLast()
+        } else if body.count > 6, Array(body.suffix(6)) == Array("+00:00".utf8) {
+            body = body.dropLast(6)
+        } else {
+            return nil
+        }
+        let b = Array(body)
+        func at(_ index: Int, _ character: Unicode.Scalar) -> Bool { index < b.count && b[index] == UInt8(ascii: character) }
+        guard b.count >= 16, at(4, "-"), at(7, "-"), at(10, "T"), at(13, ":"),
+              let year = digits(b[0..<4]), let month = digits(b[5..<7]), let day = digits(b[8..<10]),
+              let hour = digits(b[11..<13]), let minute = digits(b[14..<16])
         else { return nil }
         var second = 0
         var millisecond = 0
-        if time.count == 3 {
-            let parts = time[2].split(separator: ".", omittingEmptySubsequences: false)
-            guard parts[0].count == 2, let whole = Int(parts[0]), parts.count <= 2 else { return nil }
+        if b.count > 16 {
+            guard at(16, ":"), b.count >= 19, let whole = digits(b[17..<19]) else { return nil }
             second = whole
-            if parts.count == 2 {
-                guard (1...9).contains(parts[1].count), parts[1].allSatisfy(\.isNumber), let fraction = Int(parts[1].prefix(3).padding(toLength: 3)) else { return nil }
-                millisecond = fraction
+            if b.count > 19 {
+                let fraction = b[20...]
+                guard at(19, "."), (1...9).contains(fraction.count), digits(fraction) != nil else { return nil }
+                millisecond = digits(fraction.prefix(3))! * [100, 10, 1][min(fraction.count, 3) - 1]
             }
         }
-        return unixMilliseconds(year: year, month: month, day: day, hour: hour, minute: minute, second: second, millisecond: millisecond)
+        var leap = false
+        if second == 60 {
+            leap = true
+            second = 59
+        }
+        guard let ms = unixMilliseconds(year: year, month: month, day: day, hour: hour, minute: minute, second: second, millisecond: millisecond),
+              second <= 59 else { return nil }
+        return leap ? ms - Int64(millisecond) + 999 : ms
     }
 
     // Howard Hinnant's algorithms between civil dates and days since 1970-01-01.
@@ -108,9 +136,4 @@ public struct CalendarMonth: Hashable, Comparable, Sendable, CustomStringConvert
     }
 }
 
-extension Substring {
-    /// Right-pads with zeros to `length` (for fractions of a second).
-    func padding(toLength length: Int) -> String {
-        String(self) + String(repeating: "0", count: Swift.max(0, length - count))
-    }
-}
+

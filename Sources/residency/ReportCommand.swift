@@ -17,10 +17,11 @@ struct ReportCommand: ParsableCommand {
             discussion: """
                 --from takes a drill's result (.json, from <state>/drills/ or --report) or a \
                 monitoring export (.csv) with the header timestamp,tenant,product,requests,failures \
-                (ISO 8601 UTC timestamps, bucketed by minute). A minute is downtime when more than \
+                (ISO 8601 UTC timestamps, bucketed by minute; streamed, so its size does not matter; \
+                a UTF-8 byte order mark and CRLF line ends are fine). A minute is downtime when more than \
                 5 % of its requests failed; uptime = 100 % x (1 - downtime minutes / minutes in the \
                 UTC month). Tiers and credit bands come from regions/topology.yaml. Bad rows are \
-                reported with their line (exit 65). Exit 1 when a tenant missed its target.
+                reported with their line, the first 50 of them (exit 65). Exit 1 when a tenant missed its target.
                 """)
 
         @Option(help: ArgumentHelp("A drill result (.json) or a monitoring export (.csv).", valueName: "file"))
@@ -40,7 +41,7 @@ struct ReportCommand: ParsableCommand {
             guard let chosen = levels.tier(TierID(tier)) else {
                 throw Failure(message: "unknown tier '\(tier)' (tiers: \(levels.tiers.map(\.id.rawValue).joined(separator: ", ")))", exitCode: Failure.invalidInput)
             }
-            let samples = try MonitoringExport.load(file: from)
+            let samples = try MonitoringExport.load(file: from, month: calendarMonth)
             let results = samples.keys.sorted().map { key in
                 SLAResult(tenant: key.tenant, product: key.product, month: calendarMonth, samples: samples[key] ?? [], tier: chosen)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import ResidencyConfig
 import ResidencyCore
 import Testing
@@ -50,5 +51,75 @@ import Testing
     @Test(arguments: ["2026-11-03 10:15:00Z", "2026-11-03T10:15:00", "2026-11-03T10:15:00+01:00", "2026-02-29T00:00Z", "2026-11-03T24:00Z"])
     func refusesOtherTimestamps(_ text: String) {
         #expect(CalendarMonth.parseISO8601(text) == nil)
+    }
+
+    // Regression tests of defects a fuzzer found (issue 13).
+
+    func problems(_ body: () throws -> Any) -> [String] {
+        do {
+            _ = try body()
+            Issue.record("accepted, but it should have been refused")
+            return []
+        } catch {
+            return (error as? ConfigErrors)?.problems.map(\.description) ?? ["\(error)"]
+        }
+    }
+
+    @Test func requestsAddingUpPastIntMaxInOneMinuteAreRefusedNotATrap() {
+        let text = "timestamp,tenant,product,requests,failures\n2026-11-03T10:15:00Z,a,jira,9223372036854775807,0\n2026-11-03T10:15:30Z,a,jira,1,0\n"
+        #expect(problems { try MonitoringExport.csv(text, file: "m.csv") } == ["m.csv:3:29: the requests of a/jira in this minute add up past 9223372036854775807"])
+        let huge = "timestamp,tenant,product,requests,failures\n2026-11-03T10:15:00Z,a,jira,99999999999999999999,0\n"
+        #expect(problems { try MonitoringExport.csv(huge, file: "m.csv") }.first?.contains("is not a whole number >= 0") == true)
+    }
+
+    @Test func aByteOrderMarkAndCRLFLineEndsAreAccepted() throws {
+        let text = "\u{FEFF}timestamp,tenant,product,requests,failures\r\n2026-11-03T10:15:00Z,acme,jira,100,10\r\n"
+        let samples = try MonitoringExport.csv(text, file: "m.csv")
+        #expect(samples[MonitoringExport.Key(tenant: "acme", product: "jira")]?.first?.failures == 10)
+    }
+
+    @Test(arguments: ["2026-+1", "+202-11", "2026-1", "2026-11-", "２０２６-11", "2026-13", "0000-01"])
+    func aMonthIsDigitsOnly(_ text: String) {
+        #expect(CalendarMonth(parsing: text) == nil)
+    }
+
+    @Test(arguments: ["2026-11-+3T+1:+5Z", "2026-11-03T10:15:0Z", "2026-11-03T1:15Z", "2026-11-03T10:15:00.Z", "2026-11-03T10:15:00.12a Z",
+                      "2026-11-03T10:15:61Z", " 2026-11-03T10:15Z", "2026-11-03T10:15:00+00:0"])
+    func aTimestampIsDigitsOfExactWidthOnly(_ text: String) {
+        #expect(CalendarMonth.parseISO8601(text) == nil)
+    }
+
+    @Test func aLeapSecondStaysInItsMinuteAndMonth() throws {
+        let leap = try #require(CalendarMonth.parseISO8601("2026-11-30T23:59:60Z"))
+        #expect(leap / 60_000 == CalendarMonth.parseISO8601("2026-11-30T23:59Z")! / 60_000)
+        #expect(CalendarMonth(containing: leap) == CalendarMonth(year: 2026, month: 11))
+    }
+
+    @Test func aDrillResultIsCheckedLikeACSV() {
+        func document(_ minutes: String) -> Data { Data("{\"version\": 1, \"minutes\": [\(minutes)]}".utf8) }
+        for (minutes, fragment) in [
+            ("{\"tenant\": \"a\", \"minute\": 9223372036854775807, \"requests\": 1, \"failures\": 0}", "is outside 1970-9999"),
+            ("{\"tenant\": \"a\", \"minute\": -9223372036854775807, \"requests\": 1, \"failures\": 0}", "is outside 1970-9999"),
+            ("{\"tenant\": \"a\", \"minute\": 29000000, \"requests\": -5, \"failures\": 0}", "requests -5 is below 0"),
+            ("{\"tenant\": \"a\", \"minute\": 29000000, \"requests\": 5, \"failures\": 9}", "failures 9 must be from 0 to requests (5)"),
+            ("{\"tenant\": \"a\", \"minute\": 29000000, \"requests\": 5, \"failures\": 0}, {\"tenant\": \"a\", \"minute\": 29000000, \"requests\": 5, \"failures\": 0}", "appears twice"),
+        ] {
+            let found = problems { try MonitoringExport.drillResult(document(minutes), file: "d.json", month: nil) }
+            #expect(found.count == 1 && found[0].contains(fragment), "\(found)")
+        }
+    }
+
+    @Test func onlyTheMonthAskedForIsKeptAndATenantWithoutMinutesThereIsStillListed() throws {
+        let text = "timestamp,tenant,product,requests,failures\n2026-10-31T23:59:00Z,old,jira,10,10\n2026-11-01T00:00:00Z,new,jira,10,0\n"
+        let samples = try MonitoringExport.csv(text, file: "m.csv", month: CalendarMonth(year: 2026, month: 11))
+        #expect(samples[MonitoringExport.Key(tenant: "old", product: "jira")] == [])
+        #expect(samples[MonitoringExport.Key(tenant: "new", product: "jira")]?.count == 1)
+    }
+
+    @Test func aFileOfBadRowsListsTheFirstFiftyAndCountsTheRest() {
+        let text = "timestamp,tenant,product,requests,failures\n" + String(repeating: "x,a,jira,1,0\n", count: 80)
+        let found = problems { try MonitoringExport.csv(text, file: "m.csv") }
+        #expect(found.count == 51)
+        #expect(found.last == "m.csv:81:1: and 30 more bad row(s) not listed")
     }
 }
