@@ -76,7 +76,7 @@ let package = Package(
             path: "bench/MoveBench"
         ),
         .testTarget(name: "ResidencyCoreTests", dependencies: ["ResidencyCore"]),
-        .testTarget(name: "ResidencyConfigTests", dependencies: ["ResidencyConfig", "ResidencyCore"]),
+        .testTarget(name: "ResidencyConfigTests", dependencies: ["ResidencyConfig", "ResidencyCore", "ResidencyReport"]),
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.
         .testTarget(
             name: "ResidencyIntegrationTests",
