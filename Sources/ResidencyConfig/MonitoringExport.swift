@@ -34,6 +34,72 @@ public enum MonitoringExport {
     /// Samples of `file` (`.json`: a drill result; anything else: CSV); with `month`, only
     /// that month's minutes are kept.
     public static func load(file: String, month: CalendarMonth? = nil) throws(ConfigErrors) -> [Key: [MinuteSample]] {
+        try totals(file: file, month: month).mapValues(samples)
+    }
+
+    /// The downtime minutes (`Uptime.isDowntime`) of each tenant and product in `month`:
+    /// what `report sla` needs, without building a sample per minute.
+    public static func downtimeMinutes(file: String, month: CalendarMonth) throws(ConfigErrors) -> [Key: Int] {
+        try totals(file: file, month: month).mapValues(\.downtimeMinutes)
+    }
+
+    /// Requests and failures per minute (since 1970) of one tenant and product. A few
+    /// minutes sit in a dictionary; once a key has a quarter of the month's minutes (when
+    /// the month is known) they move to an array of the whole month, 16 bytes a minute,
+    /// smaller than a dictionary that size (its buckets double).
+    struct Minutes {
+        private var sparse: [UInt32: (requests: Int, failures: Int)] = [:]
+        private var dense: [(requests: Int, failures: Int)] = []
+        /// The month's first minute and its length, when only one month is kept.
+        private let window: (first: UInt32, count: Int)?
+
+        init(window: (first: UInt32, count: Int)?) { self.window = window }
+
+        subscript(minute: UInt32) -> (requests: Int, failures: Int) {
+            get {
+                if !dense.isEmpty, let window { return dense[Int(minute - window.first)] }
+                return sparse[minute] ?? (0, 0)
+            }
+            set {
+                if !dense.isEmpty, let window {
+                    dense[Int(minute - window.first)] = newValue
+                    return
+                }
+                sparse[minute] = newValue
+                if let window, sparse.count >= window.count / 4 {
+                    dense = Array(repeating: (0, 0), count: window.count)
+                    for (minute, totals) in sparse { dense[Int(minute - window.first)] = totals }
+                    sparse = [:]
+                }
+            }
+        }
+
+        /// Every minute with requests or failures, in time order (a dense month leaves out
+        /// minutes whose rows all said 0 requests: no downtime either way).
+        var entries: [(minute: UInt32, totals: (requests: Int, failures: Int))] {
+            if !dense.isEmpty, let window {
+                return dense.enumerated().compactMap { offset, totals in
+                    totals.requests == 0 && totals.failures == 0 ? nil : (window.first + UInt32(offset), totals)
+                }
+            }
+            return sparse.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        }
+
+        var downtimeMinutes: Int {
+            if !dense.isEmpty { return dense.reduce(0) { $0 + (Uptime.isDowntime(requests: $1.requests, failures: $1.failures) ? 1 : 0) } }
+            return sparse.values.reduce(0) { $0 + (Uptime.isDowntime(requests: $1.requests, failures: $1.failures) ? 1 : 0) }
+        }
+    }
+
+    static func samples(_ minutes: Minutes) -> [MinuteSample] {
+        minutes.entries.map { MinuteSample(minute: Int64($0.minute), requests: $0.totals.requests, failures: $0.totals.failures) }
+    }
+
+    static func window(of month: CalendarMonth?) -> (first: UInt32, count: Int)? {
+        month.map { (UInt32($0.startUnixMilliseconds / 60_000), $0.minutes) }
+    }
+
+    static func totals(file: String, month: CalendarMonth?) throws(ConfigErrors) -> [Key: Minutes] {
         if file.hasSuffix(".json") {
             let data: Data
             do {
@@ -41,7 +107,11 @@ public enum MonitoringExport {
             } catch {
                 throw ConfigErrors(problems: [ConfigProblem(file: file, line: 1, column: 1, message: "cannot read: \(error.localizedDescription)")])
             }
-            return try drillResult(data, file: file, month: month)
+            return try drillResult(data, file: file, month: month).mapValues { samples in
+                var minutes = Minutes(window: window(of: month))
+                for sample in samples { minutes[UInt32(sample.minute)] = (sample.requests, sample.failures) }
+                return minutes
+            }
         }
         let fd = open(file, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
@@ -92,7 +162,7 @@ public enum MonitoringExport {
             }
             if start < all.count { try parser.line(UnsafeBufferPointer(rebasing: all[start...])) }
         }
-        return try parser.finish()
+        return try parser.finish().mapValues(samples)
     }
 
     /// One row at a time, as bytes.
@@ -102,16 +172,19 @@ public enum MonitoringExport {
         private(set) var lineNumber = 0
         private var problems: [ConfigProblem] = []
         private var moreProblems = 0
-        private var buckets: [Key: [Int64: MinuteSample]] = [:]
+        private var buckets: [Key: Minutes] = [:]
         /// The previous row's tenant and product, as bytes and as a key: rows of one
         /// tenant and product come in runs, so most rows build no string.
         private var lastTenant: [UInt8] = []
         private var lastProduct: [UInt8] = []
         private var lastKey: Key?
 
+        private let window: (first: UInt32, count: Int)?
+
         init(file: String, month: CalendarMonth?) {
             self.file = file
             self.month = month
+            window = MonitoringExport.window(of: month)
         }
 
         private static let headerBytes = Array(MonitoringExport.header.utf8)
@@ -161,7 +234,8 @@ public enum MonitoringExport {
             guard let failures = Self.count(field(4)), failures <= requests else {
                 return bad(4, "failures \(text(4)) must be a whole number from 0 to requests (\(requests))")
             }
-            let minute = (ms >= 0 ? ms : ms - 59_999) / 60_000
+            // Timestamps parse from 1970 on: the minute is >= 0 and fits 32 bits until 10000.
+            let minute = UInt32(ms / 60_000)
             let key: Key
             if let lastKey, tenant.elementsEqual(lastTenant), product.elementsEqual(lastProduct) {
                 key = lastKey
@@ -171,19 +245,18 @@ public enum MonitoringExport {
                 lastProduct = Array(product)
                 lastKey = key
             }
-            if let month, CalendarMonth(containing: minute * 60_000) != month {
+            if let month, CalendarMonth(containing: Int64(minute) * 60_000) != month {
                 // Listed (with no minute of the month) like the tenants that have some.
-                if buckets[key] == nil { buckets[key] = [:] }
+                if buckets[key] == nil { buckets[key] = Minutes(window: window) }
                 return
             }
-            var sample = buckets[key]?[minute] ?? MinuteSample(minute: minute, requests: 0, failures: 0)
-            let (total, overflow) = sample.requests.addingReportingOverflow(requests)
+            let before: (requests: Int, failures: Int) = buckets[key]?[minute] ?? (0, 0)
+            let (total, overflow) = before.requests.addingReportingOverflow(requests)
             guard !overflow else {
                 return bad(3, "the requests of \(key.tenant)/\(key.product) in this minute add up past \(Int.max)")
             }
-            sample.requests = total
-            sample.failures += failures  // failures <= requests in every row, so their sum cannot overflow first
-            buckets[key, default: [:]][minute] = sample
+            // failures <= requests in every row, so their sum cannot overflow first.
+            buckets[key, default: Minutes(window: window)][minute] = (total, before.failures + failures)
         }
 
         /// A whole number >= 0 written in ASCII digits, without overflow.
@@ -200,7 +273,7 @@ public enum MonitoringExport {
             return value
         }
 
-        func finish() throws(ConfigErrors) -> [Key: [MinuteSample]] {
+        func finish() throws(ConfigErrors) -> [Key: Minutes] {
             if lineNumber == 0 {
                 throw ConfigErrors(problems: [ConfigProblem(file: file, line: 1, column: 1, message: "the first line must be the header `\(MonitoringExport.header)`")])
             }
@@ -211,7 +284,7 @@ public enum MonitoringExport {
                 }
                 throw ConfigErrors(problems: all)
             }
-            return buckets.mapValues { $0.values.sorted { $0.minute < $1.minute } }
+            return buckets
         }
     }
 

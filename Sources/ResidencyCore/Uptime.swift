@@ -46,10 +46,17 @@ public struct SLAResult: Hashable, Sendable {
 
     /// Judges `samples` (of any months; only those of `month` count) against `tier`.
     public init(tenant: String, product: String, month: CalendarMonth, samples: [MinuteSample], tier: Tier) {
+        self.init(tenant: tenant, product: product, month: month,
+                  downtimeMinutes: samples.filter { $0.month == month && $0.isDowntime }.count, tier: tier)
+    }
+
+    /// Judges `downtimeMinutes` of `month` (at most the month's minutes) against `tier`.
+    public init(tenant: String, product: String, month: CalendarMonth, downtimeMinutes: Int, tier: Tier) {
+        precondition((0...month.minutes).contains(downtimeMinutes), "\(downtimeMinutes) downtime minutes in \(month)")
         self.tenant = tenant
         self.product = product
         self.month = month
-        downtimeMinutes = samples.filter { $0.month == month && $0.isDowntime }.count
+        self.downtimeMinutes = downtimeMinutes
         uptimePercent = Uptime.monthlyPercent(downtimeMinutes: downtimeMinutes, in: month)
         self.tier = tier.id
         targetPercent = tier.uptimeTargetPercent

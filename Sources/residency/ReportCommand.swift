@@ -41,9 +41,9 @@ struct ReportCommand: ParsableCommand {
             guard let chosen = levels.tier(TierID(tier)) else {
                 throw Failure(message: "unknown tier '\(tier)' (tiers: \(levels.tiers.map(\.id.rawValue).joined(separator: ", ")))", exitCode: Failure.invalidInput)
             }
-            let samples = try MonitoringExport.load(file: from, month: calendarMonth)
-            let results = samples.keys.sorted().map { key in
-                SLAResult(tenant: key.tenant, product: key.product, month: calendarMonth, samples: samples[key] ?? [], tier: chosen)
+            let downtime = try MonitoringExport.downtimeMinutes(file: from, month: calendarMonth)
+            let results = downtime.keys.sorted().map { key in
+                SLAResult(tenant: key.tenant, product: key.product, month: calendarMonth, downtimeMinutes: downtime[key] ?? 0, tier: chosen)
             }
             Terminal.output(output.json ? SLAReport.json(results, month: calendarMonth) : SLAReport.text(results))
             if results.contains(where: { !$0.met }) { throw ExitCode(Failure.checkFailed) }

@@ -122,4 +122,32 @@ import Testing
         #expect(found.count == 51)
         #expect(found.last == "m.csv:81:1: and 30 more bad row(s) not listed")
     }
+
+    @Test func aStreamedFileGivesTheSameDowntimeAsTheSamplesAlsoOnceAKeyHoldsMostOfTheMonth() throws {
+        // 20,000 minutes of one key (past a quarter of November: its minutes move to an
+        // array), every 7th minute down, rows split in two halves, written out of order.
+        var lines = ["timestamp,tenant,product,requests,failures"]
+        let start = CalendarMonth(year: 2026, month: 11)!.startUnixMilliseconds / 1000
+        for minute in stride(from: 19_999, through: 0, by: -1) {
+            let failures = minute % 7 == 0 ? 10 : 0
+            for half in 0..<2 {
+                let stamp = start + Int64(minute * 60 + half * 30)
+                let date = Date(timeIntervalSince1970: TimeInterval(stamp))
+                lines.append("\(ISO8601DateFormatter().string(from: date)),busy,jira,50,\(failures / 2 + half * (failures % 2))")
+            }
+        }
+        lines.append("2026-12-01T00:00:00Z,busy,jira,1,1")
+        lines.append("2026-11-02T00:00:00Z,quiet,jira,10,10")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("residency-month-\(UInt64.random(in: 0...UInt64.max)).csv").path
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try (lines.joined(separator: "\r\n") + "\r\n").write(toFile: file, atomically: true, encoding: .utf8)
+        let november = CalendarMonth(year: 2026, month: 11)!
+        let downtime = try MonitoringExport.downtimeMinutes(file: file, month: november)
+        #expect(downtime[MonitoringExport.Key(tenant: "busy", product: "jira")] == (0..<20_000).filter { $0 % 7 == 0 }.count)
+        #expect(downtime[MonitoringExport.Key(tenant: "quiet", product: "jira")] == 1)
+        let samples = try MonitoringExport.csv(String(contentsOfFile: file, encoding: .utf8), file: file)
+        #expect(samples[MonitoringExport.Key(tenant: "busy", product: "jira")]?.filter { $0.month == november && $0.isDowntime }.count
+            == downtime[MonitoringExport.Key(tenant: "busy", product: "jira")])
+        #expect(try MonitoringExport.load(file: file, month: november)[MonitoringExport.Key(tenant: "busy", product: "jira")]?.count == 20_000)
+    }
 }
