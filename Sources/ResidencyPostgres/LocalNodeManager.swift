@@ -17,7 +17,8 @@ public struct LocalNodeManager: NodeManager {
     public let dataRoot: String
     /// libpq password file shared by the servers (for replication) and the tool.
     public let passfile: String
-    /// The superuser `initdb` creates; the coordinator and replication connect as it.
+    /// The superuser `initdb` creates: `up`, moves and tenant roles use it; the coordinator,
+    /// replication and the control store have roles of their own (`ServiceRole`).
     public static let superuser = "residency"
 
     public init(binaries: ServerBinaries, user: ServerUser, dataRoot: String, passfile: String) {
@@ -169,7 +170,9 @@ public struct LocalNodeManager: NodeManager {
     /// A just-promoted source records its new timeline in its control file only at its
     /// next checkpoint; until then `pg_rewind` sees one timeline, says "no rewind required"
     /// and exits 0, and the old primary can never follow. So the source checkpoints first.
-    public func rewind(_ server: String, from source: ConnectionSettings, slot: String) throws(PostgresError) {
+    /// `upstream` is what the rewound server then streams from (the same server as
+    /// `source`, as the replication role).
+    public func rewind(_ server: String, from source: ConnectionSettings, upstream: ConnectionSettings, slot: String) throws(PostgresError) {
         precondition(runningPID(server) == nil, "pg_rewind needs a stopped server")
         var settings = source
         settings.statementTimeoutMilliseconds = 0
@@ -181,7 +184,7 @@ public struct LocalNodeManager: NodeManager {
         try CommandRunner.run([
             binaries.path("pg_rewind"), "--target-pgdata", dataDirectory(server), "--source-server", settings.connectionString,
         ], as: user)
-        try followPrimary(server, primary: source, slot: slot)
+        try followPrimary(server, primary: upstream, slot: slot)
     }
 
     /// The postmaster and every process it started: what a power loss takes down at once.

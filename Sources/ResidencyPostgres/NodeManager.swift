@@ -22,7 +22,7 @@ public protocol NodeManager: Sendable {
     /// Makes a stopped server a standby of `primary` (configuration only).
     func followPrimary(_ server: String, primary: ConnectionSettings, slot: String) throws(PostgresError)
     /// Rewinds a stopped former primary onto `source`'s timeline and makes it follow `source`.
-    func rewind(_ server: String, from source: ConnectionSettings, slot: String) throws(PostgresError)
+    func rewind(_ server: String, from source: ConnectionSettings, upstream: ConnectionSettings, slot: String) throws(PostgresError)
     /// Sends `signal` to every process of the server at once (power loss, partition, fence).
     @discardableResult
     func signalAll(_ server: String, _ signal: Int32) -> [Int32]

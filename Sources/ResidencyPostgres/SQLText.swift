@@ -13,4 +13,11 @@ public enum SQLText {
         precondition(!name.contains("\0"), "NUL cannot reach SQL")
         return "\"" + name.replacing("\"", with: "\"\"") + "\""
     }
+
+    /// `'SCRAM-SHA-256$...'` for a SCRAM verifier (`Connection.scramVerifier`); `nil` for
+    /// anything else, so a clear password can never be quoted into `PASSWORD`.
+    public static func verifier(_ value: String) -> String? {
+        guard value.hasPrefix("SCRAM-SHA-256$"), value.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "'") }) else { return nil }
+        return literal(value)
+    }
 }

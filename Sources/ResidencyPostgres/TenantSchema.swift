@@ -201,7 +201,7 @@ public enum TenantSchema {
     /// (derived from a validated tenant name) and the verifier (checked here) are quoted in
     /// as literals. Refused when the role name is mapped to another tenant.
     public static func ensureRole(_ tenant: TenantID, verifier: String, on connection: Connection) throws(PostgresError) {
-        guard verifier.hasPrefix("SCRAM-SHA-256$"), verifier.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: "'") }) else {
+        guard let password = SQLText.verifier(verifier) else {
             throw PostgresError(kind: .statement, message: "refusing a password that is not a SCRAM verifier for \(tenant)", context: connection.address)
         }
         let role = role(for: tenant)
@@ -210,11 +210,11 @@ public enum TenantSchema {
             let exists = try connection.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [role]).rows.isEmpty == false
             let quoted = SQLText.identifier(role)
             if exists {
-                try connection.execute("ALTER ROLE \(quoted) PASSWORD \(SQLText.literal(verifier))")
+                try connection.execute("ALTER ROLE \(quoted) PASSWORD \(password)")
             } else {
                 try connection.execute("""
                     CREATE ROLE \(quoted) LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE NOREPLICATION INHERIT
-                        IN ROLE \(tenantsRole) PASSWORD \(SQLText.literal(verifier))
+                        IN ROLE \(tenantsRole) PASSWORD \(password)
                     """)
             }
             try connection.query("""

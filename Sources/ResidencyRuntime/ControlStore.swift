@@ -19,9 +19,12 @@ public final class ControlStore {
         }
     }
 
-    static func settings(_ layout: StateDirectory.Layout, database: String = database, connectTimeoutSeconds: Int = 3) -> ConnectionSettings {
+    /// As the control role, which owns the control database (the superuser only where `up`
+    /// creates it).
+    static func settings(_ layout: StateDirectory.Layout, database: String = database, user: String = ServiceRole.control.name,
+                         connectTimeoutSeconds: Int = 3) -> ConnectionSettings {
         ConnectionSettings(
-            port: layout.controlPort, database: database, user: LocalNodeManager.superuser, passfile: layout.passfile,
+            port: layout.controlPort, database: database, user: user, passfile: layout.passfile,
             connectTimeoutSeconds: connectTimeoutSeconds, applicationName: "residency-control")
     }
 

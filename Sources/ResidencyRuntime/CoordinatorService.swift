@@ -51,7 +51,7 @@ public final class CoordinatorService {
             throw RuntimeError(.unavailable, error.description)
         }
         let prober = NodeProber(
-            targets: nodes.map { ($0.node, data.settings(port: $0.port, connectTimeoutSeconds: 2, applicationName: "residency-probe")) },
+            targets: nodes.map { ($0.node, data.settings(port: $0.port, role: .coordinator, connectTimeoutSeconds: 2, applicationName: "residency-probe")) },
             interval: topology.failover.probeInterval, deadline: topology.failover.probeDeadline)
         prober.start()
         defer { prober.stop() }

@@ -1,7 +1,7 @@
 import ResidencyCore
 import ResidencyPostgres
 
-/// Connections to a topology's data nodes, as the superuser or as the application role.
+/// Connections to a topology's data nodes, as the superuser or as a service role.
 public struct DataNodes: Sendable {
     public let layout: StateDirectory.Layout
 
@@ -15,6 +15,11 @@ public struct DataNodes: Sendable {
         ConnectionSettings(
             port: port, database: database, user: user, passfile: layout.passfile,
             connectTimeoutSeconds: connectTimeoutSeconds, applicationName: applicationName)
+    }
+
+    /// Settings for the node on `port` as one of the tool's service roles.
+    public func settings(port: Int, role: ServiceRole, connectTimeoutSeconds: Int = 5, applicationName: String = "residency") -> ConnectionSettings {
+        settings(port: port, user: role.name, connectTimeoutSeconds: connectTimeoutSeconds, applicationName: applicationName)
     }
 
     public func connect(port: Int, database: String = TenantSchema.database, user: String = LocalNodeManager.superuser)

@@ -138,8 +138,10 @@ public struct LocalTopology {
                 try manager.initializePrimary(server, superuserPassword: secrets.superuserPassword)
                 CrashPoint.reach("up.after-control-initdb")
                 try manager.start(server, port: layout.controlPort, clusterName: server)
-                let admin = try Connection(ControlStore.settings(layout, database: "postgres"))
-                try admin.execute("CREATE DATABASE \(ControlStore.database)")
+                let admin = try Connection(ControlStore.settings(layout, database: "postgres", user: LocalNodeManager.superuser))
+                let control = ServiceRole.control
+                try control.ensure(verifier: try admin.scramVerifier(password: secrets.password(of: control), role: control.name), on: admin)
+                try admin.execute("CREATE DATABASE \(ControlStore.database) OWNER \(control.name)")
                 FileManager.default.createFile(atPath: marker, contents: Data())
                 report.created.append(server)
             } else if try manager.start(server, port: layout.controlPort, clusterName: server) {
@@ -153,11 +155,13 @@ public struct LocalTopology {
     /// whose tenant context any session could change: refused, never run that way.
     private func requirePerTenantRoles(_ primary: ControlStore.NodeRecord, data: DataNodes) throws(RuntimeError) {
         let connection = try data.connect(port: primary.port)
-        let found = try? connection.query("SELECT to_regclass('residency.tenant_roles') IS NOT NULL").scalar
+        let found = try? connection.query("""
+            SELECT to_regclass('residency.tenant_roles') IS NOT NULL AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+            """, [ServiceRole.coordinator.name]).scalar
         guard found == "f" else { return }
         throw RuntimeError(.invalidInput, """
             shard \(primary.node.shard) was created by an older residency whose tenants share one role and set their own \
-            tenant context (any tenant could read any other); it cannot be upgraded in place: \
+            tenant context (any tenant could read any other), or whose coordinator used the superuser; it cannot be upgraded in place: \
             move the data out, then residency down --purge && residency up
             """)
     }
@@ -171,6 +175,8 @@ public struct LocalTopology {
             return
         }
         let primarySettings = data.settings(port: primary.port)
+        // What standbys stream from: never the superuser.
+        let replicationSettings = data.settings(port: primary.port, role: .replication)
 
         if !primary.created {
             // A new shard: whatever a crashed earlier run left of it goes.
@@ -190,6 +196,9 @@ public struct LocalTopology {
                 try admin.execute("CREATE DATABASE \(TenantSchema.database)")
                 let tenantDatabase = try Connection(primarySettings)
                 try tenantDatabase.execute(TenantSchema.script(apps: topology.apps))
+                for role in [ServiceRole.replication, .coordinator] {
+                    try role.ensure(verifier: try tenantDatabase.scramVerifier(password: secrets.password(of: role), role: role.name), on: tenantDatabase)
+                }
                 CrashPoint.reach("up.after-schema")
             }
             try control.setCreated(primary.node, true)
@@ -210,7 +219,7 @@ public struct LocalTopology {
                     progress("rewinding former primary \(standby.node) onto \(primary.node)")
                     try step("rewind \(standby.node)") { () throws(PostgresError) in
                         try ReplicationAdmin.ensureSlot(standby.node.postgresName, on: try Connection(primarySettings))
-                        try manager.rewind(name, from: primarySettings, slot: standby.node.postgresName)
+                        try manager.rewind(name, from: primarySettings, upstream: replicationSettings, slot: standby.node.postgresName)
                     }
                     try control.clearNeedsRewind(standby.node)
                 }
@@ -226,7 +235,7 @@ public struct LocalTopology {
                 try manager.remove(name)
                 let admin = try Connection(primarySettings)
                 try ReplicationAdmin.ensureSlot(standby.node.postgresName, on: admin)
-                try manager.createStandby(name, from: primarySettings, slot: standby.node.postgresName)
+                try manager.createStandby(name, from: replicationSettings, slot: standby.node.postgresName)
                 CrashPoint.reach("up.after-basebackup")
                 try manager.start(name, port: standby.port, clusterName: standby.node.description)
             }

@@ -135,28 +135,34 @@ struct LocalNodeEffects: NodeEffects {
             guard try running.query("SELECT pg_is_in_recovery()").scalar == "t" else {
                 throw RuntimeError(.unavailable, "\(node) runs as a primary; it must be fenced first")
             }
-            try ReplicationAdmin.follow(settings(primary), slot: node.postgresName, on: running)
+            try ReplicationAdmin.follow(replication(primary), slot: node.postgresName, on: running)
             return
         }
         guard let port = ports[node] else { throw RuntimeError(.unavailable, "no port for \(node)") }
         if rewind {
             do {
-                try manager.rewind(server, from: settings(primary), slot: node.postgresName)
+                try manager.rewind(server, from: settings(primary), upstream: replication(primary), slot: node.postgresName)
             } catch {
                 logger.warning("pg_rewind of \(node) failed (\(error)); rebuilding it from a base backup")
                 try manager.remove(server)
-                try manager.createStandby(server, from: settings(primary), slot: node.postgresName)
+                try manager.createStandby(server, from: replication(primary), slot: node.postgresName)
             }
         } else {
-            try manager.followPrimary(server, primary: settings(primary), slot: node.postgresName)
+            try manager.followPrimary(server, primary: replication(primary), slot: node.postgresName)
         }
         try manager.start(server, port: port, clusterName: node.description)
     }
 
+    /// As the coordinator's role (never the superuser).
     private func settings(_ node: NodeID) -> ConnectionSettings {
-        var settings = data.settings(port: ports[node] ?? 0, connectTimeoutSeconds: 2)
+        var settings = data.settings(port: ports[node] ?? 0, role: .coordinator, connectTimeoutSeconds: 2)
         settings.statementTimeoutMilliseconds = 35_000
         return settings
+    }
+
+    /// What a standby streams from: `node` as the replication role.
+    private func replication(_ node: NodeID) -> ConnectionSettings {
+        data.settings(port: ports[node] ?? 0, role: .replication, connectTimeoutSeconds: 2)
     }
 
     private func connect(_ node: NodeID) throws -> Connection {

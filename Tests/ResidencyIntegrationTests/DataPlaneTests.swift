@@ -86,6 +86,29 @@ import Testing
             == [["tenant-acme", "acme"], ["tenant-globex", "globex"]])
     }
 
+    @Test func replicationAndTheControlStoreRunAsRolesOfTheirOwnThatAreNoSuperusers() throws {
+        let connection = try topology.connect(port: try primary(of: "north").port)
+        let roles = try connection.query("""
+            SELECT r.rolname, r.rolsuper, r.rolreplication, r.rolcreaterole, r.rolbypassrls,
+                   coalesce((SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '')
+            FROM pg_roles r WHERE r.rolname IN ('residency_replication', 'residency_coordinator') ORDER BY 1
+            """).rows
+        #expect(roles == [["residency_coordinator", "f", "t", "f", "f", "pg_checkpoint,pg_monitor"], ["residency_replication", "f", "t", "f", "f", ""]])
+        // Every standby streams as the replication role.
+        let senders = try connection.query("SELECT DISTINCT usename FROM pg_stat_replication").rows
+        #expect(senders == [["residency_replication"]])
+        for standby in try topology.nodes() where standby.role == .standby && standby.node.shard == "north-1" {
+            let conninfo = try topology.connect(port: standby.port).query("SHOW primary_conninfo").scalar ?? ""
+            #expect(conninfo.contains("user='residency_replication'"), "\(conninfo)")
+        }
+        // The control database belongs to the control role, which is no superuser.
+        let admin = try Connection(ConnectionSettings(port: try topology.layout.controlPort, database: "residency", user: "residency",
+                                                      passfile: try topology.layout.passfile))
+        #expect(try admin.query("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'residency'").scalar == "residency_control")
+        #expect(try admin.query("SELECT rolsuper FROM pg_roles WHERE rolname = 'residency_control'").scalar == "f")
+        #expect(try admin.query("SELECT count(*) FROM pg_tables WHERE schemaname = 'control' AND tableowner <> 'residency_control'").scalar == "0")
+    }
+
     @Test func aSessionWhoseLoginRoleIsNoTenantsReachesNoTenantData() throws {
         // The superuser taking on the tenants' group role: row-level security applies, and
         // the login role it keeps maps to no tenant.

@@ -24,6 +24,22 @@ import Glibc
         #expect(try topology.waitHealthy(), "the topology did not become whole again after zone start \(zone)")
     }
 
+    @Test func theCoordinatorActsOnNodesAsItsOwnRoleNeverAsTheSuperuser() throws {
+        let coordinator = try topology.startCoordinator()
+        defer { topology.stopCoordinator(coordinator) }
+        #expect(try topology.waitForLeader())
+        let primary = try topology.shard(left).primary
+        let connection = try topology.connect(port: try topology.port(primary))
+        let probes = try connection.query("SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name = 'residency-probe'").rows
+        #expect(probes == [["residency_coordinator"]])
+        // Its control-store sessions: the control role.
+        let control = try Connection(ConnectionSettings(port: try topology.layout.controlPort, database: "residency", user: LocalNodeManager.superuser,
+                                                        passfile: try topology.layout.passfile))
+        #expect(try control.query("SELECT count(*) FROM pg_stat_activity WHERE datname = 'residency' AND usename = $1", [LocalNodeManager.superuser]).scalar == "1",
+                "only this check's own session is the superuser's")
+        #expect(try control.query("SELECT count(*) > 0 FROM pg_stat_activity WHERE usename = 'residency_control'").scalar == "t")
+    }
+
     @Test func zonePowerLossFailsOverInsideTheRegionAndLosesNoAcknowledgedWrite() throws {
         let coordinator = try topology.startCoordinator()
         defer { topology.stopCoordinator(coordinator) }

@@ -231,7 +231,8 @@ import Glibc
     @Test func noServerLogHoldsAPassword() throws {
         let layout = try topology.layout
         let credentials = TenantCredentials(layout: layout)
-        var passwords = [try Secrets.read(from: layout.passfile).superuserPassword]
+        let secrets = try Secrets.read(from: layout.passfile)
+        var passwords = [secrets.superuserPassword] + secrets.servicePasswords.values
         for tenant in try topology.control().tenants() { passwords.append(try credentials.password(of: tenant.id)) }
         let servers = try FileManager.default.contentsOfDirectory(atPath: layout.dataRoot)
         var logs = 0
@@ -242,6 +243,7 @@ import Glibc
             for password in passwords { #expect(!log.contains(password), "a password in \(path)") }
         }
         #expect(logs == 7)
+        #expect(passwords.count == 4 + (try topology.control().tenants().count))
     }
 }
 
