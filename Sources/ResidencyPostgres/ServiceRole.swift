@@ -10,20 +10,25 @@
 ///   rebuilt standbys (`REPLICATION`), and `pg_rewind`'s source (`pg_checkpoint` and the
 ///   file functions pg_rewind documents for a non-superuser).
 /// - `control`: owns the control database, and nothing on data nodes.
+/// - `mover`: residency moves. A superuser, the one exception, because PostgreSQL 15 gives
+///   what a move needs to superusers only: `CREATE SUBSCRIPTION`, `session_replication_role`
+///   (the copy and the delete of a retained copy pass the write fence with it), a
+///   publication of tables owned by the superuser, tenant roles (`CREATEROLE` could grant
+///   itself anything anyway). Its own password keeps it apart from `up`'s superuser.
 ///
-/// What still needs the superuser, and why, is listed in docs/ARCHITECTURE.md (moves:
-/// `CREATE SUBSCRIPTION` and `session_replication_role` are superuser-only in PostgreSQL 15,
-/// a publication needs the tables' owner; `up` and tenant roles: DDL and `CREATEROLE`).
+/// docs/ARCHITECTURE.md ("Roles and their rights") lists every use of a superuser and why.
 public enum ServiceRole: String, CaseIterable, Sendable {
     case replication = "residency_replication"
     case coordinator = "residency_coordinator"
     case control = "residency_control"
+    case mover = "residency_mover"
 
     public var name: String { rawValue }
 
-    /// Role attributes (never `SUPERUSER`, `CREATEROLE`, `CREATEDB` or `BYPASSRLS`).
+    /// Role attributes (`SUPERUSER` for `mover` only; see above).
     var attributes: String {
         switch self {
+        case .mover: "LOGIN SUPERUSER"
         case .replication, .coordinator: "LOGIN REPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
         case .control: "LOGIN NOREPLICATION NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS"
         }
@@ -33,7 +38,7 @@ public enum ServiceRole: String, CaseIterable, Sendable {
     /// one these roles connect to).
     var grants: [String] {
         switch self {
-        case .replication, .control: []
+        case .replication, .control, .mover: []
         case .coordinator: [
             "GRANT pg_monitor, pg_checkpoint TO \(name)",
             """

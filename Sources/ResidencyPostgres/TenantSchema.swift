@@ -232,6 +232,27 @@ public enum TenantSchema {
         }
     }
 
+    /// Deletes `tenant`'s rows from `tables` on the server of `connection` (a superuser
+    /// session on a primary), in one transaction, passing the write fence
+    /// (`session_replication_role = replica` skips ordinary triggers; superuser only), then
+    /// vacuums the tables.
+    public static func deleteRows(of tenant: TenantID, tables: [(schema: String, table: String)], on connection: Connection) throws(PostgresError) {
+        try connection.execute("BEGIN")
+        do throws(PostgresError) {
+            try connection.execute("SET LOCAL session_replication_role = replica")
+            for (schema, table) in tables {
+                try connection.query("DELETE FROM \(SQLText.identifier(schema)).\(SQLText.identifier(table)) WHERE tenant_id = $1", [tenant.rawValue])
+            }
+            try connection.execute("COMMIT")
+        } catch {
+            _ = try? connection.execute("ROLLBACK")
+            throw error
+        }
+        for (schema, table) in tables {
+            try connection.execute("VACUUM (ANALYZE) \(SQLText.identifier(schema)).\(SQLText.identifier(table))")
+        }
+    }
+
     /// Drops `tenant`'s login role from the server of `connection` (connected to the tenant
     /// database, as a superuser): its sessions are ended, what it owns there (temporary
     /// objects, large objects) goes, and its mapping row. Idempotent.

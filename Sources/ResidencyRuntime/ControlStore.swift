@@ -308,6 +308,20 @@ public final class ControlStore {
         }
     }
 
+    /// Removes the catalogue entry of a tenant whose data is gone; its retained move
+    /// copies (deleted with it) are recorded as purged. One transaction.
+    public func deleteTenant(_ tenant: TenantID) throws(RuntimeError) {
+        try transaction { () throws(RuntimeError) in
+            try run { () throws(PostgresError) in
+                try connection.query("""
+                    UPDATE control.moves SET phase = 'purged', reason = 'tenant deleted' WHERE tenant_id = $1 AND phase = 'retained'
+                    """, [tenant.rawValue])
+                try connection.query("DELETE FROM control.tenants WHERE tenant_id = $1", [tenant.rawValue])
+                try connection.query("INSERT INTO control.events (kind, detail) VALUES ('tenant.deleted', $1)", ["tenant \(tenant) and all its data deleted"])
+            }
+        }
+    }
+
     // MARK: events
 
     public func appendEvent(kind: String, shard: ShardID? = nil, epoch: Int64? = nil, detail: String) throws(RuntimeError) {

@@ -13,7 +13,7 @@ public enum CrashPoint {
     /// Every crash point, so `--help` and tests can list them.
     public static let all = [
         "up.after-control-initdb", "up.after-primary-initdb", "up.after-schema", "up.after-basebackup",
-        "up.before-synchronous-standbys", "tenant.after-role", "tenant.after-data",
+        "up.before-synchronous-standbys", "tenant.after-role", "tenant.after-data", "tenant.after-rows",
     ] + ShardOperation.Step.allCases.filter { $0 != .done }.map { "coordinator.after-\($0.rawValue)" }
         + MovePhase.allCases.filter { $0 != .planned }.map { "move.after-\($0.rawValue)" }
 

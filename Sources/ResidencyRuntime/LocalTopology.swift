@@ -196,7 +196,7 @@ public struct LocalTopology {
                 try admin.execute("CREATE DATABASE \(TenantSchema.database)")
                 let tenantDatabase = try Connection(primarySettings)
                 try tenantDatabase.execute(TenantSchema.script(apps: topology.apps))
-                for role in [ServiceRole.replication, .coordinator] {
+                for role in [ServiceRole.replication, .coordinator, .mover] {
                     try role.ensure(verifier: try tenantDatabase.scramVerifier(password: secrets.password(of: role), role: role.name), on: tenantDatabase)
                 }
                 CrashPoint.reach("up.after-schema")

@@ -12,10 +12,11 @@ struct MoveContext {
     let copyWorkers: Int
     let observe: (MoveExecutor.Event) -> Void
 
-    /// A fresh connection to the current primary of `shard` (as the control store records it), and its port.
+    /// A fresh connection to the current primary of `shard` (as the control store records
+    /// it), as the mover's role, and its port.
     func primary(of shard: ShardID) throws(RuntimeError) -> (Connection, Int) {
         let port = try control.primaryPort(of: shard).port
-        return (try data.connect(port: port), port)
+        return (try data.connect(port: port, user: ServiceRole.mover.name), port)
     }
 
     /// Runs `body`, turning a PostgreSQL error into an `unavailable` error that names the server.

@@ -38,7 +38,7 @@ struct MoveCopier {
     func copy(_ session: MoveSession, interruption: () -> String?) throws(RuntimeError) -> CopyOutcome {
         if case let .interrupted(reason) = try copyRows(session, interruption: interruption) { return .interrupted(reason) }
         let sides = try session.sides()
-        var subscriber = context.data.settings(port: sides.sourcePort, applicationName: sides.copy.name)
+        var subscriber = context.data.settings(port: sides.sourcePort, role: .mover, applicationName: sides.copy.name)
         subscriber.statementTimeoutMilliseconds = 0
         try context.sql(sides.target) { () throws(PostgresError) in
             try sides.copy.createSubscription(on: sides.target, sourceConnectionString: subscriber.connectionString)
@@ -67,9 +67,9 @@ struct MoveCopier {
                 try sides.copy.deleteRows(on: sides.target)
             }
         }
-        var source = context.data.settings(port: sides.sourcePort, applicationName: sides.copy.name)
+        var source = context.data.settings(port: sides.sourcePort, role: .mover, applicationName: sides.copy.name)
         source.statementTimeoutMilliseconds = 0
-        var target = context.data.settings(port: sides.targetPort, applicationName: sides.copy.name)
+        var target = context.data.settings(port: sides.targetPort, role: .mover, applicationName: sides.copy.name)
         target.statementTimeoutMilliseconds = 0
         let clock = ContinuousClock()
         let started = clock.now

@@ -1,3 +1,4 @@
+import Foundation
 import ResidencyCore
 import ResidencyPostgres
 
@@ -102,5 +103,40 @@ public struct TenantCatalog {
             CrashPoint.reach("tenant.after-data")
         }
         return record
+    }
+
+    /// Deletes a tenant and all its data: its rows on every shard holding some (also the
+    /// retained source copies of its moves), its fence entries and its login role there,
+    /// then its catalogue entry, then its passfile. Refused while one of its moves runs or
+    /// waits for its window. A deletion that dies part way is finished by running it again
+    /// (crash point `tenant.after-rows`).
+    public func delete(_ name: String) throws(RuntimeError) -> Tenant {
+        guard let id = TenantID(validating: name) else {
+            throw RuntimeError(.invalidInput, "invalid tenant name \(Printable.quoted(name)): use \(TenantID.pattern)")
+        }
+        guard let tenant = try control.tenants().first(where: { $0.id == id }) else {
+            throw RuntimeError(.invalidInput, "unknown tenant '\(id)' (see residency tenant list)")
+        }
+        let moves = try control.moves().filter { $0.tenant == id }
+        if let open = moves.first(where: { !$0.phase.isFinal && $0.phase != .retained }) {
+            throw RuntimeError(.invalidInput, "tenant \(id) has move \(open.id) in phase \(open.phase.rawValue): cancel it, roll it back or let it finish first")
+        }
+        let shards = tenant.shards.union(moves.filter { $0.phase == .retained }.map(\.plan.fromShard))
+        let credentials = TenantCredentials(layout: data.layout)
+        for shard in shards.sorted() {
+            let (primary, port) = try control.primaryPort(of: shard)
+            let connection = try data.connect(port: port)
+            do {
+                try TenantSchema.deleteRows(of: id, tables: TenantSchema.tables(apps: topology.apps), on: connection)
+                try connection.query("DELETE FROM residency.frozen_tenants WHERE tenant_id = $1", [id.rawValue])
+            } catch {
+                throw RuntimeError(.unavailable, "cannot delete tenant \(id)'s rows on \(primary): \(error)")
+            }
+            try credentials.remove(id, on: connection)
+        }
+        CrashPoint.reach("tenant.after-rows")
+        try control.deleteTenant(id)
+        try? FileManager.default.removeItem(atPath: credentials.passfile(of: id))
+        return tenant
     }
 }

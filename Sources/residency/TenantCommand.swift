@@ -6,8 +6,8 @@ import ResidencyRuntime
 struct TenantCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tenant",
-        abstract: "Create and list tenants; show or rotate a tenant's credentials.",
-        subcommands: [Create.self, List.self, Credentials.self])
+        abstract: "Create, list and delete tenants; show or rotate a tenant's credentials.",
+        subcommands: [Create.self, List.self, Credentials.self, Delete.self])
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -102,6 +102,40 @@ struct TenantCommand: ParsableCommand {
                     tenant \(id): login role \(document.role), passfile \(document.passfile)\(rotate ? " (new password set)" : "")
                     """)
             }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a tenant and all its data: rows on every shard holding some, its login role, its catalogue entry, its passfile.",
+            discussion: """
+                Also deletes the retained source copies of its moves. Refused (exit 65) while one of its \
+                moves runs or waits for its window. Needs --yes. A deletion that stopped part way is \
+                finished by running it again.
+
+                Example:
+                  residency tenant delete acme --yes
+                """)
+
+        @Argument(help: "The tenant.")
+        var name: String
+        @Flag(help: "Confirm: the tenant's data cannot be brought back.")
+        var yes = false
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            guard yes else { throw ValidationError("deleting tenant \(Printable.quoted(name)) removes all its data on every node: pass --yes") }
+        }
+
+        func run() throws {
+            let layout = try state.directory.requireLayout()
+            let control = try ControlStore(layout: layout)
+            let catalog = TenantCatalog(control: control, data: DataNodes(layout: layout), topology: try control.requireTopology())
+            let tenant = try catalog.delete(name)
+            Terminal.output(output.json
+                ? "{\n  \"deleted\" : \"\(tenant.id)\",\n  \"version\" : \(JSONDocument.version)\n}"
+                : "tenant \(tenant.id) deleted: its rows, its login role and its passfile are gone")
         }
     }
 

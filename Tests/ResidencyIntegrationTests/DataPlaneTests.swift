@@ -91,9 +91,11 @@ import Testing
         let roles = try connection.query("""
             SELECT r.rolname, r.rolsuper, r.rolreplication, r.rolcreaterole, r.rolbypassrls,
                    coalesce((SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '')
-            FROM pg_roles r WHERE r.rolname IN ('residency_replication', 'residency_coordinator') ORDER BY 1
+            FROM pg_roles r WHERE r.rolname IN ('residency_replication', 'residency_coordinator', 'residency_mover') ORDER BY 1
             """).rows
-        #expect(roles == [["residency_coordinator", "f", "t", "f", "f", "pg_checkpoint,pg_monitor"], ["residency_replication", "f", "t", "f", "f", ""]])
+        #expect(roles == [["residency_coordinator", "f", "t", "f", "f", "pg_checkpoint,pg_monitor"],
+                          ["residency_mover", "t", "f", "f", "f", ""],  // PostgreSQL 15 gives moves' needs to superusers only
+                          ["residency_replication", "f", "t", "f", "f", ""]])
         // Every standby streams as the replication role.
         let senders = try connection.query("SELECT DISTINCT usename FROM pg_stat_replication").rows
         #expect(senders == [["residency_replication"]])
@@ -265,6 +267,37 @@ import Testing
         let placed = try topology.residency(["tenant", "create", "wayne", "--realm", "all", "--region", "south", "--json"])
         #expect(placed.status == 0, "\(placed.text)")
         #expect(placed.text.contains("\"shard\" : \"south-1\""))
+    }
+
+    @Test func tenantDeleteRemovesRowsRoleAndPassfileFinishesAfterACrashAndLeavesNeighboursAlone() throws {
+        let created = try topology.residency(["tenant", "create", "doomed", "--realm", "r1", "--apps", "tempo", "--demo-rows", "4"])
+        try #require(created.status == 0, "\(created.text)")
+        let port = try primary(of: "south").port
+        let superuser = try topology.connect(port: port)
+        let doomed = TenantID(validating: "doomed")!
+        try TenantFence.freeze(doomed, reason: "test", on: superuser)
+        let neighbours = try superuser.query("SELECT count(*) FROM jira.issues WHERE tenant_id <> 'doomed'").scalar
+        let passfile = TenantCredentials(layout: try topology.layout).passfile(of: doomed)
+
+        #expect(try topology.residency(["tenant", "delete", "doomed"]).status == 64, "--yes is required")
+        let killed = try topology.residency(["tenant", "delete", "doomed", "--yes"], crashAt: "tenant.after-rows")
+        #expect(killed.status == 137)
+        #expect(try topology.control().tenants().contains { $0.id == doomed }, "the catalogue entry goes last")
+        let deleted = try topology.residency(["tenant", "delete", "doomed", "--yes", "--json"])
+        #expect(deleted.status == 0, "\(deleted.text)")
+        #expect(deleted.text.contains("\"deleted\" : \"doomed\""))
+
+        #expect(try !topology.control().tenants().contains { $0.id == doomed })
+        for table in ["jira.issues", "jira.comments", "confluence.pages", "app_tempo.records"] {
+            #expect(try superuser.query("SELECT count(*) FROM \(table) WHERE tenant_id = 'doomed'").scalar == "0", "\(table)")
+        }
+        #expect(try superuser.query("SELECT count(*) FROM residency.frozen_tenants WHERE tenant_id = 'doomed'").scalar == "0")
+        #expect(try superuser.query("SELECT count(*) FROM pg_roles WHERE rolname = 'tenant-doomed'").scalar == "0")
+        #expect(try superuser.query("SELECT count(*) FROM residency.tenant_roles WHERE tenant_id = 'doomed'").scalar == "0")
+        #expect(try superuser.query("SELECT count(*) FROM jira.issues WHERE tenant_id <> 'doomed'").scalar == neighbours)
+        #expect(!FileManager.default.fileExists(atPath: passfile))
+        #expect(try topology.residency(["conninfo", "--tenant", "doomed"]).status == 65)
+        #expect(try topology.residency(["tenant", "delete", "doomed", "--yes"]).status == 65)
     }
 
     @Test func upRefusesAChangedTopologyAndListsTheDifferences() throws {

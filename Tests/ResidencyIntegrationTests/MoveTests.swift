@@ -246,11 +246,16 @@ import Testing
         let credentials = TenantCredentials(layout: try topology.layout)
         nonisolated(unsafe) let stayer = try credentials.connect(TenantID(validating: "stayer")!, port: try west)
         let seen = Mutex<Set<String>>([])
+        let movers = Mutex<Set<String>>([])
         let stop = Atomic<Bool>(false)
+        nonisolated(unsafe) let watcher = try topology.connect(port: try west)
         let reader = Thread {
             while !stop.load(ordering: .relaxed) {
                 let rows = (try? stayer.query("SELECT DISTINCT tenant_id FROM jira.issues UNION SELECT DISTINCT tenant_id FROM app_tempo.records").rows) ?? []
                 seen.withLock { $0.formUnion(rows.map { $0[0] ?? "" }) }
+                // Who the move's sessions on the source log in as.
+                let users = (try? watcher.query("SELECT DISTINCT usename FROM pg_stat_activity WHERE application_name LIKE 'residency_move_%'").rows) ?? []
+                movers.withLock { $0.formUnion(users.map { $0[0] ?? "" }) }
             }
         }
         reader.start()
@@ -259,6 +264,7 @@ import Testing
         while !reader.isFinished { usleep(10_000) }
         try #require(moved.status == 0, "\(moved.text)")
         #expect(seen.withLock { $0 } == ["stayer"])
+        #expect(movers.withLock { $0 } == ["residency_mover"], "a move's sessions log in as the mover's role")
         #expect(try hasRole("leaver", port: east))
         #expect(try hasRole("leaver", port: west), "kept with the retained copy")
         let id = try #require(try topology.control().moves().last { $0.tenant.rawValue == "leaver" }?.id)
