@@ -153,10 +153,34 @@ final class TestTopology: Sendable {
         return Mutex([])
     }()
 
-    /// Stops everything and deletes every file, whatever state the test left.
+    /// Stops everything and deletes every file, whatever state the test left. Before,
+    /// with `RESIDENCY_PASSWORD_AUDIT` set (scripts/test sets it), every server's log is
+    /// searched for every password of the topology (superuser, service roles, tenants);
+    /// each log read and each password found is appended to that file.
     func destroy() {
+        auditLogsForPasswords()
         _ = try? residency(["down", "--purge"])
         try? FileManager.default.removeItem(atPath: root)
+    }
+
+    private func auditLogsForPasswords() {
+        guard let audit = ProcessInfo.processInfo.environment["RESIDENCY_PASSWORD_AUDIT"], let layout = try? layout,
+              let secrets = try? Secrets.read(from: layout.passfile) else { return }
+        let credentials = TenantCredentials(layout: layout)
+        let tenantFiles = (try? FileManager.default.contentsOfDirectory(atPath: credentials.directory)) ?? []
+        let tenants = tenantFiles.filter { $0.hasSuffix(".pgpass") }.compactMap { TenantID(validating: String($0.dropLast(7))) }
+        let passwords = [secrets.superuserPassword] + secrets.servicePasswords.values + tenants.compactMap { try? credentials.password(of: $0) }
+        var lines: [String] = []
+        for server in (try? FileManager.default.contentsOfDirectory(atPath: layout.dataRoot)) ?? [] {
+            let path = "\(layout.dataRoot)/\(server)/server.log"
+            guard let log = try? String(contentsOfFile: path, encoding: .utf8) else { continue }
+            let found = passwords.filter { log.contains($0) }.count
+            lines.append(found == 0 ? "read \(path): \(passwords.count) passwords, none found" : "FOUND \(found) password(s) in \(path)")
+        }
+        guard let handle = FileHandle(forWritingAtPath: audit) else { return }
+        handle.seekToEndOfFile()
+        handle.write(Data(lines.map { $0 + "\n" }.joined().utf8))
+        try? handle.close()
     }
 
     /// `count` consecutive free loopback ports from a random base, so that parallel runs
