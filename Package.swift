@@ -43,10 +43,12 @@ let package = Package(
         .target(name: "ResidencyChaos", dependencies: ["ResidencyCore", "ResidencyPostgres", "ResidencyRuntime", "ResidencyConfig", .product(name: "Logging", package: "swift-log")]),
         // Pure renderers: terminal tables and JSON documents.
         .target(name: "ResidencyReport", dependencies: ["ResidencyCore"]),
+        // Deterministic simulation: simulated nodes, clients and faults; the real Core decides.
+        .target(name: "ResidencySim", dependencies: ["ResidencyCore"]),
         .executableTarget(
             name: "residency",
             dependencies: [
-                "ResidencyCore", "ResidencyConfig", "ResidencyRuntime", "ResidencyReport", "ResidencyPostgres", "ResidencyChaos",
+                "ResidencyCore", "ResidencyConfig", "ResidencyRuntime", "ResidencyReport", "ResidencyPostgres", "ResidencyChaos", "ResidencySim",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -76,6 +78,7 @@ let package = Package(
             path: "bench/MoveBench"
         ),
         .testTarget(name: "ResidencyCoreTests", dependencies: ["ResidencyCore"]),
+        .testTarget(name: "ResidencySimTests", dependencies: ["ResidencySim", "ResidencyCore"]),
         .testTarget(name: "ResidencyConfigTests", dependencies: ["ResidencyConfig", "ResidencyCore", "ResidencyReport"]),
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.
         .testTarget(

@@ -164,6 +164,19 @@ import Glibc
         #expect(mismatch.text.contains(":12:13: move of t1: region 'eu-central' is not in its target realm 'us'"), "\(mismatch.text)")
     }
 
+    @Test func simulateGivesByteIdenticalOutputForOneSeedAndRefusesBadArguments() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let arguments = [TestTopology.executable, "simulate", "--random", "--seed", "3", "--runs", "2", "--seconds", "60", "--json",
+                         "--topology", root.appendingPathComponent("regions").path]
+        let first = try CommandRunner.launch(arguments)
+        let second = try CommandRunner.launch(arguments)
+        #expect(first.status == 0, "\(first.text)")
+        #expect(first.text == second.text)
+        #expect(first.text.contains("\"passed\" : true"))
+        #expect(try CommandRunner.launch([TestTopology.executable, "simulate", "--seed", "3"]).status == 64, "a scenario file is not built yet")
+        #expect(try CommandRunner.launch([TestTopology.executable, "simulate", "--random", "--runs", "0"]).status == 64)
+    }
+
     @Test func aWrongCommandLineExits64() throws {
         let topology = try TestTopology(regions: ["solo"], zones: 2)
         defer { topology.destroy() }
