@@ -66,6 +66,12 @@ let package = Package(
             dependencies: ["ResidencyCore", "BenchSupport"],
             path: "bench/CoreBench"
         ),
+        // bench/simulate.sh: simulated events per second and simulated RTO (prints figures; not a test).
+        .executableTarget(
+            name: "residency-sim-bench",
+            dependencies: ["ResidencySim", "ResidencyConfig", "ResidencyCore", "BenchSupport"],
+            path: "bench/SimBench"
+        ),
         // bench/many-primaries.sh: worst-shard RTO against primaries in a lost zone (prints figures; not a test).
         .executableTarget(
             name: "residency-many-primaries-bench",

@@ -94,6 +94,22 @@ public struct Simulation {
         var engine = Engine(topology: topology, settings: settings, seed: seed)
         return engine.run()
     }
+
+    /// The engine's floor, for benchmarks: `events` events through the same event queue,
+    /// each drawing from the RNG and scheduling the next, deciding nothing. Returns a
+    /// checksum so the work cannot be optimised away.
+    public static func engineFloor(events: Int, seed: UInt64) -> Int {
+        var random = SeededRandom(seed: seed)
+        var queue = EventQueue<Int>()
+        for lane in 0..<64 { queue.push(random.below(50), lane) }
+        var sum = 0
+        for _ in 0..<events {
+            guard let (time, lane) = queue.pop() else { break }
+            sum &+= time &+ lane
+            queue.push(time + 1 + random.below(50), lane)
+        }
+        return sum
+    }
 }
 
 /// The event loop of one run.
