@@ -13,6 +13,10 @@ public struct Simulation {
         public var faults = 3
         /// Quiet time after a fault heals before the next may start, and before the end.
         public var settle: Duration = .seconds(20)
+        /// How long a dead coordinator's lease lasts before a successor takes over.
+        public var leaseTTL: Duration = .seconds(3)
+        /// Faults to inject instead of drawing them from the seed.
+        public var schedule: [Fault]?
         /// Test-only: carry one rule out wrongly, to prove the checkers catch it.
         public var broken: BrokenRule?
 
@@ -33,6 +37,9 @@ public struct Simulation {
         case partition
         /// A node frozen for less than `failover_after`: nothing may fail over.
         case shortFreeze = "short-freeze"
+        /// The leading coordinator dies; a successor takes the lease once it expires and
+        /// restores from the journal.
+        case coordinatorCrash = "coordinator-crash"
     }
 
     public struct Fault: Sendable, Codable, Equatable {
@@ -40,6 +47,17 @@ public struct Simulation {
         public let zone: ZoneID
         public let atMilliseconds: Int
         public let forMilliseconds: Int
+        /// A zone fault during which the leading coordinator dies right after journaling
+        /// this failover step as done (the step's effect happened; no one heard of it).
+        public var coordinatorCrashAfter: String?
+
+        public init(kind: FaultKind, zone: ZoneID, atMilliseconds: Int, forMilliseconds: Int, coordinatorCrashAfter: String? = nil) {
+            self.kind = kind
+            self.zone = zone
+            self.atMilliseconds = atMilliseconds
+            self.forMilliseconds = forMilliseconds
+            self.coordinatorCrashAfter = coordinatorCrashAfter
+        }
     }
 
     public struct Recovery: Sendable, Codable, Equatable {
@@ -57,6 +75,8 @@ public struct Simulation {
         public var acknowledged = 0
         public var unacknowledged = 0
         public var promotions = 0
+        /// Successor coordinators that took the lease after the leader died.
+        public var takeovers = 0
         public var recoveries: [Recovery] = []
         public var violations: [String] = []
         public var passed = true
@@ -84,7 +104,12 @@ public struct Simulation {
             let kind = FaultKind.allCases[random.below(FaultKind.allCases.count)]
             let length = kind == .shortFreeze ? max(1, failoverAfter / 3) + random.below(max(1, failoverAfter / 3)) : 1_000 + random.below(8_000)
             guard at + length + settle <= end else { break }
-            faults.append(Fault(kind: kind, zone: zones[random.below(zones.count)], atMilliseconds: at, forMilliseconds: length))
+            var fault = Fault(kind: kind, zone: zones[random.below(zones.count)], atMilliseconds: at, forMilliseconds: length)
+            if kind == .powerLoss, random.below(2) == 0 {
+                let steps = ShardOperation.Step.allCases.filter { $0 != .drain && $0 != .done }
+                fault.coordinatorCrashAfter = steps[random.below(steps.count)].rawValue
+            }
+            faults.append(fault)
             at += length + settle + random.below(5_000)
         }
         return faults
@@ -122,6 +147,8 @@ struct Engine {
         case completed(CoordinatorDriver.Effect)
         case faultStarts(Int)
         case faultEnds(Int)
+        /// A successor coordinator takes the lease.
+        case takeover
     }
 
     let topology: Topology
@@ -143,6 +170,14 @@ struct Engine {
     /// Per fault: the shards whose primary it hit, and their first acknowledgement after it.
     var hit: [Int: [ShardID]] = [:]
     var firstAckAfter: [Int: [ShardID: Int]] = [:]
+    /// The control store as the Runtime journals it, lease-checked: what a successor restores.
+    var journal: SimulatedJournal
+    /// The lease token of the live coordinator; `nil` while none leads.
+    var leader: Int64? = 1
+    /// The token each effect was started under.
+    var effectToken: [Int: Int64] = [:]
+    /// A step after whose journaled completion the leader dies (armed by a fault).
+    var crashAfter: ShardOperation.Step?
 
     init(topology: Topology, settings: Simulation.Settings, seed: UInt64) {
         self.topology = topology
@@ -150,20 +185,16 @@ struct Engine {
         random = SeededRandom(seed: seed)
         shards = SimulatedShards(topology: topology)
         driver = CoordinatorDriver(topology: topology)
-        let faults = Simulation.schedule(topology, settings: settings, random: &random)
+        let faults = settings.schedule ?? Simulation.schedule(topology, settings: settings, random: &random)
         result = Simulation.Result(seed: seed, faults: faults)
+        journal = SimulatedJournal(topology: topology)
         for shard in topology.shards { promotedAt[shard.initialPrimary] = 0 }
     }
 
     var instant: Instant { Instant(.milliseconds(now)) }
 
     mutating func run() -> Simulation.Result {
-        let snapshot = ControlSnapshot(
-            shards: topology.shards.map { shard in
-                .init(shard: shard.id, epoch: 1, primary: shard.initialPrimary, synchronousSet: shard.nodes.filter { $0 != shard.initialPrimary })
-            },
-            needsRewind: [], openOperations: [], heldZones: [])
-        handle(driver.step(now: instant, inputs: .init(lease: .acquired(token: 1, snapshot: snapshot))))
+        handle(driver.step(now: instant, inputs: .init(lease: .acquired(token: 1, snapshot: journal.snapshot(held: held)))))
         queue.push(0, .probeTick)
         for shard in topology.shards { queue.push(random.below(Int(settings.writeInterval.inMilliseconds)), .write(shard.id)) }
         for (index, fault) in result.faults.enumerated() {
@@ -176,8 +207,10 @@ struct Engine {
             result.events += 1
             switch event {
             case .probeTick:
-                let probes = shards.nodes.map { CoordinatorDriver.Probe(node: $0.id, probe: shards.probe($0.id, now: now), at: instant) }
-                handle(driver.step(now: instant, inputs: .init(probes: probes, heldZones: held)))
+                if leader != nil {
+                    let probes = shards.nodes.map { CoordinatorDriver.Probe(node: $0.id, probe: shards.probe($0.id, now: now), at: instant) }
+                    handle(driver.step(now: instant, inputs: .init(probes: probes, heldZones: held)))
+                }
                 queue.push(now + Int(topology.failover.probeInterval.inMilliseconds), .probeTick)
             case let .write(shard):
                 write(shard)
@@ -186,8 +219,25 @@ struct Engine {
                 shards.replicate(shard, now: now)
                 settle(shard)
             case let .completed(effect):
-                let outcome = apply(effect.action)
+                guard let token = leader, effectToken[effect.id] == token else {
+                    // A dead coordinator's effect: its process may or may not have got it done.
+                    if random.below(2) == 0 { _ = apply(effect.action, journaling: false) }
+                    continue
+                }
+                let outcome = apply(effect.action, journaling: true)
+                if let step = crashAfter, case let .perform(operation, _) = effect.action, operation.step == step,
+                   outcome == .event(.stepDone(operation.shard, step)) {
+                    crashAfter = nil
+                    crash()
+                    continue
+                }
                 handle(driver.step(now: instant, inputs: .init(heldZones: held, completions: [.init(effect: effect.id, outcome: outcome)])))
+            case .takeover:
+                result.takeovers += 1
+                let token = (effectToken.values.max() ?? 1) + 1
+                leader = token
+                driver = CoordinatorDriver(topology: topology)
+                handle(driver.step(now: instant, inputs: .init(lease: .acquired(token: token, snapshot: journal.snapshot(held: held)))))
             case let .faultStarts(index):
                 start(index)
             case let .faultEnds(index):
@@ -199,7 +249,17 @@ struct Engine {
     }
 
     mutating func handle(_ outputs: CoordinatorDriver.Outputs) {
-        for effect in outputs.effects { queue.push(now + duration(of: effect.action), .completed(effect)) }
+        for effect in outputs.effects {
+            effectToken[effect.id] = leader ?? 0
+            queue.push(now + duration(of: effect.action), .completed(effect))
+        }
+    }
+
+    /// The leading coordinator dies; a successor takes over once its lease has expired.
+    mutating func crash() {
+        guard leader != nil else { return }
+        leader = nil
+        queue.push(now + Int(settings.leaseTTL.inMilliseconds), .takeover)
     }
 
     /// How long an effect takes, drawn per effect (ms).
@@ -218,7 +278,15 @@ struct Engine {
 
     // MARK: effects
 
-    mutating func apply(_ action: Coordinator.Action) -> CoordinatorDriver.Outcome {
+    /// Carries out `action` on the simulated nodes; with `journaling`, records in the
+    /// journal what the Runtime records (before acting, as `ActionExecutor` does).
+    mutating func apply(_ action: Coordinator.Action, journaling: Bool) -> CoordinatorDriver.Outcome {
+        let outcome = act(action)
+        if journaling { journal.record(action, outcome: outcome) }
+        return outcome
+    }
+
+    mutating func act(_ action: Coordinator.Action) -> CoordinatorDriver.Outcome {
         let unreachable = { (node: NodeID) in EffectFailure(.unreachable, "\(node) does not answer") }
         switch action {
         case .record:
@@ -295,7 +363,7 @@ struct Engine {
     /// A client commits a new record on the primary it reaches; it is acknowledged once a
     /// synchronous standby has it (after the replication lag), or never (1 s timeout).
     mutating func write(_ shard: ShardID) {
-        guard let primary = shards.writable(shard, recorded: driver.coordinator?.state(of: shard)?.primary) else {
+        guard let primary = shards.writable(shard, recorded: journal.primary(of: shard)) else {
             result.unacknowledged += 1
             return
         }
@@ -349,11 +417,11 @@ struct Engine {
     mutating func start(_ index: Int) {
         let fault = result.faults[index]
         let members = shards.nodes.filter { $0.id.zone == fault.zone }.map(\.id)
-        hit[index] = topology.shards.filter { shard in
-            guard let primary = driver.coordinator?.state(of: shard.id)?.primary else { return false }
-            return primary.zone == fault.zone
-        }.map(\.id)
+        hit[index] = fault.kind == .coordinatorCrash ? [] : topology.shards.filter { journal.primary(of: $0.id)?.zone == fault.zone }.map(\.id)
+        crashAfter = fault.coordinatorCrashAfter.flatMap(ShardOperation.Step.init(rawValue:))
         switch fault.kind {
+        case .coordinatorCrash:
+            crash()
         case .powerLoss:
             held.insert(fault.zone)
             for node in members { shards[node].up = false }
@@ -365,6 +433,8 @@ struct Engine {
 
     mutating func heal(_ index: Int) {
         let fault = result.faults[index]
+        crashAfter = nil
+        guard fault.kind != .coordinatorCrash else { return }
         held.remove(fault.zone)
         for node in shards.nodes.filter({ $0.id.zone == fault.zone }).map(\.id) { shards[node].reachable = true }
         for shard in topology.shards { shards.replicate(shard.id, now: now) }

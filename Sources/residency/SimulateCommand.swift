@@ -12,7 +12,9 @@ struct SimulateCommand: ParsableCommand {
         discussion: """
             A deterministic discrete-event simulation: simulated nodes (WAL, streaming, ANY 1 \\
             synchronous commit, promotion, fencing, rejoin), clients writing to every shard, zone \\
-            power losses, partitions and freezes shorter than failover_after_ms, one after another; \\
+            power losses (some with the leading coordinator dying right after a journaled failover \
+            step), partitions, freezes shorter than failover_after_ms and coordinator crashes (a \
+            successor restores from the journal once the lease expires), one after another; \\
             Core's CoordinatorDriver makes every decision. Checked on every acknowledgement and \\
             promotion: no write acknowledged while only one node held it, none acknowledged by a \\
             primary after another was promoted, no acknowledged write lost, no promotion outside \\
@@ -73,12 +75,16 @@ struct SimulateCommand: ParsableCommand {
 
     static func text(_ result: Simulation.Result, topologyDirectory: String, faults: Int, seconds: Int) -> String {
         var lines = ["simulation seed \(result.seed): \(result.passed ? "PASSED" : "FAILED"), \(result.events) events, "
-            + "\(result.acknowledged) writes acknowledged, \(result.unacknowledged) not, \(result.promotions) promotion(s)"]
+            + "\(result.acknowledged) writes acknowledged, \(result.unacknowledged) not, \(result.promotions) promotion(s), \(result.takeovers) coordinator takeover(s)"]
         for (index, fault) in result.faults.enumerated() {
             let recoveries = result.recoveries.filter { $0.fault == index + 1 }
                 .map { "\($0.shard) \($0.rtoMilliseconds.map { "\($0) ms" } ?? "not recovered")" }
-            lines.append("  fault \(index + 1) at \(fault.atMilliseconds) ms: \(fault.kind.rawValue) of \(fault.zone) for \(fault.forMilliseconds) ms"
-                + (recoveries.isEmpty ? "; hit no primary" : "; RTO " + recoveries.joined(separator: ", ")))
+            let what = fault.kind == .coordinatorCrash
+                ? "the leading coordinator dies"
+                : "\(fault.kind.rawValue) of \(fault.zone) for \(fault.forMilliseconds) ms"
+                    + (fault.coordinatorCrashAfter.map { ", the leading coordinator dies after journaling step \($0)" } ?? "")
+            lines.append("  fault \(index + 1) at \(fault.atMilliseconds) ms: \(what)"
+                + (fault.kind == .coordinatorCrash ? "" : recoveries.isEmpty ? "; hit no primary" : "; RTO " + recoveries.joined(separator: ", ")))
         }
         for violation in result.violations { lines.append("  VIOLATION \(violation)") }
         if !result.passed {

@@ -46,4 +46,19 @@ import Testing
             #expect(first.violations.first?.contains(rule == .acknowledgeWithoutStandby ? "while only" : "while only") == true, "\(first.violations.prefix(2))")
         }
     }
+
+    /// The leading coordinator dies right after journaling each step of a failover as done;
+    /// a successor restores from the journal once the lease expires and finishes it.
+    @Test(arguments: ["epoch", "synchronous-standbys", "repoint", "promote", "fence"])
+    func aCoordinatorDyingAfterAnyJournaledStepIsReplacedAndTheFailoverFinishes(_ step: String) {
+        var settings = Simulation.Settings()
+        settings.duration = .seconds(60)
+        settings.schedule = [Simulation.Fault(kind: .powerLoss, zone: "north-a", atMilliseconds: 5_000, forMilliseconds: 8_000, coordinatorCrashAfter: step)]
+        let result = Simulation(topology: Self.topology, seed: 11, settings: settings).run()
+        #expect(result.passed, "\(result.violations.prefix(3))")
+        #expect(result.promotions >= 1)
+        #expect(result.takeovers == 1, "the coordinator was to die after step \(step)")
+        let recoveries = result.recoveries.filter { $0.fault == 1 }
+        #expect(!recoveries.isEmpty && recoveries.allSatisfy { ($0.rtoMilliseconds ?? .max) < 10_000 }, "\(recoveries)")
+    }
 }
