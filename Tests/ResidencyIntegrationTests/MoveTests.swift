@@ -534,10 +534,11 @@ import Testing
         var notes: [String] = []
         let executor = try MoveExecutor(layout: try topology.layout) { event in
             if case let .note(text) = event { notes.append(text) }
-            // The first progress report comes a second into the copy (of ~5 s here): the
-            // source backend that reads the tenant's rows for it is stopped (SIGSTOP), as a
-            // server that stops answering would be, and a rollback is requested.
-            guard case .copying = event, stopped == nil, !notes.contains(where: { $0.hasPrefix("copied") }),
+            // At the first progress report (a second into the copy of ~5 s here) that finds
+            // a source backend reading the tenant's rows (not between two tables), that
+            // backend is stopped (SIGSTOP), as a server that stops answering would be, and a
+            // rollback is requested.
+            guard case .copying = event, stopped == nil,
                   let id = try? control.moves().last?.id,
                   let pid = (try? source.query("""
                       SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND query LIKE 'COPY (SELECT%' AND state = 'active'
