@@ -207,13 +207,8 @@ public enum ScenarioLoader {
         return Loaded(scenario: scenario, names: names)
     }
 
-    /// `[a-z][a-z0-9]*(-[a-z0-9]+)*`, at most 63 characters: safe in a file name and a terminal.
-    static func isScenarioName(_ text: String) -> Bool {
-        text.utf8.count <= 63 && text.split(separator: "-", omittingEmptySubsequences: false).enumerated().allSatisfy { index, part in
-            guard let first = part.utf8.first, index > 0 || (first >= UInt8(ascii: "a") && first <= UInt8(ascii: "z")) else { return false }
-            return part.utf8.allSatisfy { ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "z")) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }
-        }
-    }
+    /// A well-formed name of at most 63 characters: safe in a file name and a terminal.
+    static func isScenarioName(_ text: String) -> Bool { Identifier<RealmKind>.isWellFormed(text, length: 63) }
 
     /// Faults in the order they fire: by `at_s`, stable; a fault waiting for a move phase
     /// stays after the move written before it.

@@ -27,10 +27,11 @@ public struct Identifier<Kind>: Hashable, Comparable, Sendable, CustomStringConv
     /// identifiers (slot names are derived from shard + zone).
     public static var maximumLength: Int { 28 }
 
-    /// `[a-z][a-z0-9]*(-[a-z0-9]+)*`, at most `maximumLength` characters.
-    public static func isWellFormed(_ name: String) -> Bool {
+    /// `[a-z][a-z0-9]*(-[a-z0-9]+)*`, at most `maximumLength` characters (or `length`, for
+    /// other names of the same form, like a scenario's).
+    public static func isWellFormed(_ name: String, length: Int? = nil) -> Bool {
         let bytes = Array(name.utf8)
-        guard let first = bytes.first, bytes.count <= maximumLength, isLower(first), bytes.last != hyphen else {
+        guard let first = bytes.first, bytes.count <= length ?? maximumLength, isLower(first), bytes.last != hyphen else {
             return false
         }
         var previous: UInt8 = first

@@ -33,10 +33,7 @@ public enum TenantSchema {
     public static func role(for tenant: TenantID) -> String {
         let name = tenant.rawValue
         if name.utf8.count <= 56 { return "tenant-" + name }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        let hex = String(hash, radix: 16)
-        return "tenant-" + name.prefix(40) + "-" + String(repeating: "0", count: 16 - hex.count) + hex.prefix(15)
+        return "tenant-" + name.prefix(40) + "-" + Fingerprint.fnv1a(name).prefix(15)
     }
 
     /// The write fence's trigger function. A `residency.frozen_tenants` row freezes the

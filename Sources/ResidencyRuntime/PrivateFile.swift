@@ -23,6 +23,18 @@ enum PrivateFile {
         }
     }
 
+    /// The passwords of a libpq password file (`host:port:database:user:password` lines),
+    /// by user; `nil` when it cannot be read.
+    static func passwords(inPassfile path: String) -> [String: String]? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        var passwords: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
+            if fields.count == 5 { passwords[String(fields[3])] = String(fields[4]) }
+        }
+        return passwords
+    }
+
     /// Creates `directory` (mode 0700) when it is missing.
     static func makeDirectory(_ directory: String) throws(RuntimeError) {
         do {

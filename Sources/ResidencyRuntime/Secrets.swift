@@ -32,13 +32,8 @@ public struct Secrets: Sendable {
     }
 
     public static func read(from path: String) throws(RuntimeError) -> Secrets {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        guard let passwords = PrivateFile.passwords(inPassfile: path) else {
             throw RuntimeError(.unavailable, "cannot read the password file \(path)")
-        }
-        var passwords: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false)
-            if fields.count == 5 { passwords[String(fields[3])] = String(fields[4]) }
         }
         guard let superuser = passwords[LocalNodeManager.superuser] else {
             throw RuntimeError(.unavailable, "the password file \(path) lacks the entry of \(LocalNodeManager.superuser)")

@@ -122,16 +122,8 @@ public struct StateDirectory: Sendable {
         }
     }
 
-    /// FNV-1a, 64 bits, hex: a short, stable name for a path.
-    static func hash(_ text: String) -> String {
-        var value: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in text.utf8 {
-            value ^= UInt64(byte)
-            value &*= 0x100_0000_01b3
-        }
-        let hex = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
-    }
+    /// A short, stable name for a path.
+    static func hash(_ text: String) -> String { Fingerprint.fnv1a(text) }
 }
 
 /// An exclusive `flock` held until deinit.

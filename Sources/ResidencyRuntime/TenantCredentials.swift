@@ -21,13 +21,10 @@ public struct TenantCredentials: Sendable {
     /// The tenant's password, from its passfile.
     public func password(of tenant: TenantID) throws(RuntimeError) -> String {
         let path = passfile(of: tenant)
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-              let line = text.split(separator: "\n").first, line.split(separator: ":", omittingEmptySubsequences: false).count == 5,
-              let password = line.split(separator: ":", maxSplits: 4, omittingEmptySubsequences: false).last
-        else {
+        guard let password = PrivateFile.passwords(inPassfile: path)?[role(of: tenant)] else {
             throw RuntimeError(.unavailable, "cannot read tenant \(tenant)'s passfile \(path) (rotate it with: residency tenant credentials \(tenant) --rotate)")
         }
-        return String(password)
+        return password
     }
 
     /// Writes a new random password into the tenant's passfile (mode 0600) and returns it.
