@@ -15,6 +15,9 @@ struct EventQueue<Element> {
         }
     }
 
+    /// When the next event is due, if any.
+    func nextTime() -> Int? { heap.first?.time }
+
     mutating func pop() -> (Int, Element)? {
         guard !heap.isEmpty else { return nil }
         heap.swapAt(0, heap.count - 1)

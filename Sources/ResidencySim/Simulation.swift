@@ -19,6 +19,13 @@ public struct Simulation {
         public var schedule: [Fault]?
         /// Test-only: carry one rule out wrongly, to prove the checkers catch it.
         public var broken: BrokenRule?
+        /// Clients write to every shard every `writeInterval` and record acknowledgements.
+        /// Without them the clock jumps over quiet time (`simulate sla`); availability is
+        /// tracked either way.
+        public var clients = true
+        /// Zone faults are held (as a drill holds the zone it took down): the coordinator
+        /// neither promotes nor rejoins there until the fault ends.
+        public var holdZones = true
 
         public init() {}
     }
@@ -35,11 +42,32 @@ public struct Simulation {
     public enum FaultKind: String, Sendable, Codable, CaseIterable {
         case powerLoss = "power-loss"
         case partition
-        /// A node frozen for less than `failover_after`: nothing may fail over.
+        /// The zone's nodes frozen for less than `failover_after`: nothing may fail over.
         case shortFreeze = "short-freeze"
+        /// Frozen for longer: they fail over, and thaw later still believing what they were.
+        case longFreeze = "long-freeze"
+        /// One node (the fault's shard's member in the zone) loses power.
+        case nodeCrash = "node-crash"
+        /// The zone is cut off and back again, every 0.2-1.5 s, for the fault's length.
+        case flapping
+        /// A zone power loss during which every promotion takes 2-6 s.
+        case slowPromotion = "slow-promotion"
+        /// Asymmetric: the coordinator cannot reach the zone; clients and the other nodes still do.
+        case coordinatorCut = "coordinator-cut"
+        /// Asymmetric the other way: clients cannot reach the zone; the coordinator and the other nodes still do.
+        case clientsCut = "clients-cut"
         /// The leading coordinator dies; a successor takes the lease once it expires and
         /// restores from the journal.
         case coordinatorCrash = "coordinator-crash"
+        /// The leading coordinator loses its lease while alive: effects it already started
+        /// finish, it starts no new one, and a successor takes over once the lease expires.
+        case leaseLoss = "lease-loss"
+
+        /// Whether a fault of this kind stops the primaries it reaches (RTO is measured for them).
+        var hitsPrimaries: Bool { ![.coordinatorCrash, .leaseLoss, .shortFreeze, .coordinatorCut].contains(self) }
+        /// Whether a drill would hold the zone while it lasts (the operator knows it is down).
+        var isHeld: Bool { [.powerLoss, .partition, .shortFreeze, .longFreeze, .flapping, .slowPromotion].contains(self) }
+        var hasZone: Bool { self != .coordinatorCrash && self != .leaseLoss }
     }
 
     public struct Fault: Sendable, Codable, Equatable {
@@ -50,14 +78,31 @@ public struct Simulation {
         /// A zone fault during which the leading coordinator dies right after journaling
         /// this failover step as done (the step's effect happened; no one heard of it).
         public var coordinatorCrashAfter: String?
+        /// `node-crash`: the shard whose member in `zone` crashes.
+        public var shard: ShardID?
 
-        public init(kind: FaultKind, zone: ZoneID, atMilliseconds: Int, forMilliseconds: Int, coordinatorCrashAfter: String? = nil) {
+        public init(kind: FaultKind, zone: ZoneID, atMilliseconds: Int, forMilliseconds: Int, coordinatorCrashAfter: String? = nil, shard: ShardID? = nil) {
             self.kind = kind
             self.zone = zone
             self.atMilliseconds = atMilliseconds
             self.forMilliseconds = forMilliseconds
             self.coordinatorCrashAfter = coordinatorCrashAfter
+            self.shard = shard
         }
+
+        /// The nodes it strikes, of `nodes`.
+        func targets(in nodes: [NodeID]) -> [NodeID] {
+            guard kind.hasZone else { return [] }
+            return nodes.filter { $0.zone == zone && (kind != .nodeCrash || $0.shard == shard) }
+        }
+    }
+
+    /// A time a shard accepted no commit (no primary reachable, or none with a streaming
+    /// synchronous standby), in simulated milliseconds.
+    public struct Outage: Sendable, Codable, Equatable {
+        public let shard: String
+        public let fromMilliseconds: Int
+        public let toMilliseconds: Int
     }
 
     public struct Recovery: Sendable, Codable, Equatable {
@@ -68,16 +113,20 @@ public struct Simulation {
     }
 
     public struct Result: Sendable, Codable, Equatable {
-        public var version = 1
+        public var version = 2
         public let seed: UInt64
         public let faults: [Fault]
+        /// Queue events plus single node probes.
         public var events = 0
+        /// Times the clock jumped over quiet time.
+        public var jumps = 0
         public var acknowledged = 0
         public var unacknowledged = 0
         public var promotions = 0
         /// Successor coordinators that took the lease after the leader died.
         public var takeovers = 0
         public var recoveries: [Recovery] = []
+        public var outages: [Outage] = []
         public var violations: [String] = []
         public var passed = true
     }
@@ -100,11 +149,16 @@ public struct Simulation {
         var faults: [Fault] = []
         var at = 2_000 + random.below(3_000)
         let failoverAfter = Int(topology.failover.failoverAfter.inMilliseconds)
+        let shards = topology.shards
         for _ in 0..<settings.faults {
             let kind = FaultKind.allCases[random.below(FaultKind.allCases.count)]
             let length = kind == .shortFreeze ? max(1, failoverAfter / 3) + random.below(max(1, failoverAfter / 3)) : 1_000 + random.below(8_000)
             guard at + length + settle <= end else { break }
             var fault = Fault(kind: kind, zone: zones[random.below(zones.count)], atMilliseconds: at, forMilliseconds: length)
+            if kind == .nodeCrash, !shards.isEmpty {
+                let shard = shards[random.below(shards.count)]
+                fault = Fault(kind: kind, zone: shard.zones[random.below(shard.zones.count)], atMilliseconds: at, forMilliseconds: length, shard: shard.id)
+            }
             if kind == .powerLoss, random.below(2) == 0 {
                 let steps = ShardOperation.Step.allCases.filter { $0 != .drain && $0 != .done }
                 fault.coordinatorCrashAfter = steps[random.below(steps.count)].rawValue
