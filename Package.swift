@@ -42,7 +42,7 @@ let package = Package(
         // Drills: the workload that writes through a tenant's connection string and records every attempt.
         .target(name: "ResidencyChaos", dependencies: ["ResidencyCore", "ResidencyPostgres", "ResidencyRuntime", "ResidencyConfig", .product(name: "Logging", package: "swift-log")]),
         // Pure renderers: terminal tables and JSON documents.
-        .target(name: "ResidencyReport", dependencies: ["ResidencyCore"]),
+        .target(name: "ResidencyReport", dependencies: ["ResidencyCore", "ResidencySim"]),
         // Deterministic simulation: simulated nodes, clients and faults; the real Core decides.
         .target(name: "ResidencySim", dependencies: ["ResidencyCore"]),
         .executableTarget(

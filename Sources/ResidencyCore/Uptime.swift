@@ -64,3 +64,28 @@ public struct SLAResult: Hashable, Sendable {
         creditPercent = tier.creditPercent(forUptime: uptimePercent)
     }
 }
+
+extension Uptime {
+    /// Downtime minutes in each of `months` of a service unavailable during `outages`
+    /// (milliseconds since 1970, from inclusive, to exclusive), its requests spread evenly
+    /// over time: a minute is downtime when more than 5 % of it was unavailable (the rule of
+    /// `isDowntime`, with one request per millisecond).
+    public static func downtimeMinutes(outages: [(from: Int64, to: Int64)], months: [CalendarMonth]) -> [Int] {
+        var unavailable: [Int64: Int] = [:]
+        for outage in outages where outage.to > outage.from {
+            var at = outage.from
+            while at < outage.to {
+                let minute = at / 60_000
+                let end = min(outage.to, (minute + 1) * 60_000)
+                unavailable[minute, default: 0] += Int(end - at)
+                at = end
+            }
+        }
+        var result = Array(repeating: 0, count: months.count)
+        for (minute, milliseconds) in unavailable where isDowntime(requests: 60_000, failures: milliseconds) {
+            let month = CalendarMonth(containing: minute * 60_000)
+            if let index = months.firstIndex(of: month) { result[index] += 1 }
+        }
+        return result
+    }
+}

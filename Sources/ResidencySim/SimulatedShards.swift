@@ -18,6 +18,8 @@ struct SimulatedShards {
         /// The shard's number.
         let shard: Int
         var up = true
+        /// False while its host has no power: nothing can start it.
+        var powered = true
         /// False while partitioned away: nobody (coordinator, clients, other nodes) reaches it.
         var reachable = true
         /// An asymmetric partition: the coordinator cannot reach it; clients and the other nodes can.
@@ -77,7 +79,7 @@ struct SimulatedShards {
     /// Whether the coordinator reaches it; `evenWhenDown`: its host, to start it.
     func coordinatorReaches(_ position: Int, evenWhenDown: Bool = false) -> Bool {
         let node = nodes[position]
-        return (node.up || evenWhenDown) && node.reachable && !node.hiddenFromCoordinator
+        return (node.up || (evenWhenDown && node.powered)) && node.reachable && !node.hiddenFromCoordinator
     }
 
     /// Whether `position` streams from its upstream now: both answer and its WAL is a prefix

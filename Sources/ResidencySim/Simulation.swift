@@ -1,4 +1,6 @@
+import Dispatch
 import ResidencyCore
+import Synchronization
 
 /// A deterministic discrete-event simulation of one topology under seeded random faults,
 /// with the real Core deciding: `CoordinatorDriver.step` gets simulated probes and the
@@ -26,6 +28,8 @@ public struct Simulation {
         /// Zone faults are held (as a drill holds the zone it took down): the coordinator
         /// neither promotes nor rejoins there until the fault ends.
         public var holdZones = true
+        /// Every effect's simulated duration is multiplied by it (calibration against real drills).
+        public var effectScale = 1.0
 
         public init() {}
     }
@@ -189,4 +193,28 @@ public struct Simulation {
         }
         return sum
     }
+}
+
+extension Simulation {
+    /// One run per seed, `jobs` at a time; the results in seed order, whatever `jobs` is.
+    public static func runAll(topology: Topology, seeds: [UInt64], settings: Settings, jobs: Int) -> [Result] {
+        parallelMap(seeds, jobs: jobs) { Simulation(topology: topology, seed: $0, settings: settings).run() }
+    }
+}
+
+/// `transform` of every element, `jobs` elements at a time, in the elements' order.
+func parallelMap<Element: Sendable, Value: Sendable>(_ elements: [Element], jobs: Int, _ transform: @escaping @Sendable (Element) -> Value) -> [Value] {
+    let values = Mutex<[Value?]>(Array(repeating: nil, count: elements.count))
+    let next = Atomic<Int>(0)
+    let worker = { @Sendable in
+        while true {
+            let index = next.add(1, ordering: .relaxed).oldValue
+            guard index < elements.count else { return }
+            let value = transform(elements[index])
+            values.withLock { $0[index] = value }
+        }
+    }
+    let jobs = max(1, min(jobs, elements.count))
+    if jobs == 1 { worker() } else { DispatchQueue.concurrentPerform(iterations: jobs) { _ in worker() } }
+    return values.withLock { $0.map { $0! } }
 }

@@ -52,8 +52,12 @@ struct SimulationEngine {
     var crashAfter: ShardOperation.Step?
     /// Zone faults under way that make promotions slow.
     var slowPromotions = 0
-    /// Probe rounds in a row that changed nothing (no effect, no record, none running).
-    var quietRounds = 0
+    /// The last time anything the coordinator could react to changed: a probe that saw
+    /// something else than the round before (the WAL receiver's silence growing aside), an
+    /// effect that did not fail, a fault. Only after `quietHorizon` without one, and with no
+    /// effect running, may the clock jump.
+    var lastChange = 0
+    var lastProbes: [NodeProbe] = []
     let regionOfShard: [RegionID]
 
     init(topology: Topology, settings: Simulation.Settings, seed: UInt64) {
@@ -108,6 +112,7 @@ struct SimulationEngine {
             case .deliver:
                 deliver()
             case .takeover:
+                lastChange = now
                 result.takeovers += 1
                 lastToken += 1
                 leader = lastToken
@@ -138,16 +143,36 @@ struct SimulationEngine {
                 probes.append(.init(node: shards.nodes[position].id, probe: shards.probe(at: position, now: now), at: instant))
             }
             result.events += probes.count
-            let outputs = driver.step(now: instant, inputs: .init(probes: probes, heldZones: held))
-            quietRounds = outputs.effects.isEmpty && outputs.records.isEmpty && running.isEmpty ? quietRounds + 1 : 0
-            handle(outputs)
+            let seen = probes.map { Self.withoutSilence($0.probe) }
+            if seen != lastProbes {
+                lastChange = now
+                lastProbes = seen
+            }
+            handle(driver.step(now: instant, inputs: .init(probes: probes, heldZones: held)))
         }
         checkWritablePrimaries()
-        if !settings.clients, quietRounds >= 3, let upcoming = queue.nextTime() {
-            next = max(next, min(upcoming, stop) - 2 * probeInterval)
+        if !settings.clients, running.isEmpty, now - lastChange >= quietHorizon {
+            next = max(next, min(queue.nextTime() ?? stop, stop) - 2 * probeInterval)
             if next > now + probeInterval { result.jumps += 1 }
         }
         queue.push(next, .probeTick)
+    }
+
+    /// Longer than any wait of the coordinator's (failing over, rejoining, restarting in
+    /// place, retrying) plus two probe rounds: past it, with nothing changed, the coordinator
+    /// has done all it will do until something changes.
+    var quietHorizon: Int {
+        let failover = topology.failover
+        let wait = max(failover.failoverAfter, failover.rejoinAfter, failover.restartInPlaceAfter) + failover.retryPause
+        return Int(wait.inMilliseconds) + 2 * probeInterval
+    }
+
+    /// A probe without the time since the WAL receiver last heard from its upstream: it grows
+    /// while nothing else changes.
+    static func withoutSilence(_ probe: NodeProbe) -> NodeProbe {
+        guard case var .reachable(report) = probe, report.sinceUpstreamMessage != nil, report.sinceUpstreamMessage != .zero else { return probe }
+        report.sinceUpstreamMessage = .seconds(3_600)
+        return .reachable(report)
     }
 
     mutating func deliver() {
@@ -162,6 +187,7 @@ struct SimulationEngine {
                 continue
             }
             let outcome = apply(effect.action, journaling: true)
+            if !outcome.isFailure { lastChange = now }
             if let step = crashAfter, case let .perform(operation, _) = effect.action, operation.step == step,
                outcome == .event(.stepDone(operation.shard, step)) {
                 crashAfter = nil
@@ -177,7 +203,8 @@ struct SimulationEngine {
     mutating func handle(_ outputs: CoordinatorDriver.Outputs) {
         for effect in outputs.effects {
             running[effect.id] = (effect, leader ?? 0)
-            queue.push(now + duration(of: effect.action), .completed(effect.id))
+            let scaled = settings.effectScale == 1 ? duration(of: effect.action) : Int((Double(duration(of: effect.action)) * settings.effectScale).rounded())
+            queue.push(now + max(1, scaled), .completed(effect.id))
         }
     }
 
@@ -370,6 +397,7 @@ struct SimulationEngine {
 
     mutating func start(_ index: Int) {
         let fault = result.faults[index]
+        lastChange = now
         let struck = targets(fault)
         let primaries = shards.shardIDs.indices.filter { recordedPrimary[$0].map(struck.contains) == true }
         if fault.kind.hitsPrimaries {
@@ -387,7 +415,10 @@ struct SimulationEngine {
             crash()
         case .powerLoss, .nodeCrash, .slowPromotion:
             if fault.kind == .slowPromotion { slowPromotions += 1 }
-            for node in struck { shards[node].up = false }
+            for node in struck {
+                shards[node].up = false
+                shards[node].powered = false
+            }
         case .partition, .shortFreeze, .longFreeze:
             for node in struck { shards[node].reachable = false }
         case .flapping:
@@ -416,10 +447,12 @@ struct SimulationEngine {
 
     mutating func heal(_ index: Int) {
         let fault = result.faults[index]
+        lastChange = now
         crashAfter = nil
         if fault.kind == .slowPromotion { slowPromotions -= 1 }
         if fault.kind.isHeld { held.remove(fault.zone) }
         for node in targets(fault) {
+            shards[node].powered = true
             shards[node].reachable = true
             shards[node].hiddenFromClients = false
             shards[node].hiddenFromCoordinator = false
@@ -442,5 +475,15 @@ struct SimulationEngine {
         if settings.clients { checker.finish(end: now, settleSeconds: Int(settings.settle.inMilliseconds) / 1000) }
         result.violations = checker.violations
         result.passed = result.violations.isEmpty
+    }
+}
+
+extension CoordinatorDriver.Outcome {
+    /// An effect that changed nothing: it failed.
+    var isFailure: Bool {
+        switch self {
+        case .event(.stepFailed?), .event(.rejoinFailed?), .event(.fenceFailed?), .event(.synchronousStandbysFailed?): true
+        default: false
+        }
     }
 }

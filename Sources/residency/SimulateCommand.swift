@@ -8,22 +8,39 @@ import ResidencySim
 struct SimulateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simulate",
+        abstract: "Deterministic simulation of the real coordinator: random fault timings, or months of failures for an SLA forecast.",
+        discussion: """
+            residency simulate --random --seed 7 --runs 100    random faults, every rule checked
+            residency simulate sla --months 12 --runs 1000     how likely is a month below target?
+            """,
+        subcommands: [SimulateRunCommand.self, SimulateSLACommand.self],
+        defaultSubcommand: SimulateRunCommand.self)
+}
+
+struct SimulateRunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run the real coordinator's decisions against simulated nodes under seeded random faults, and check every rule.",
         discussion: """
-            A deterministic discrete-event simulation: simulated nodes (WAL, streaming, ANY 1 \\
-            synchronous commit, promotion, fencing, rejoin), clients writing to every shard, zone \\
-            power losses (some with the leading coordinator dying right after a journaled failover \
-            step), partitions, freezes shorter than failover_after_ms and coordinator crashes (a \
-            successor restores from the journal once the lease expires), one after another; \\
-            Core's CoordinatorDriver makes every decision. Checked on every acknowledgement and \\
-            promotion: no write acknowledged while only one node held it, none acknowledged by a \\
-            primary after another was promoted, no acknowledged write lost, no promotion outside \\
-            the region; at the end every shard acknowledges writes again. The same seed gives \\
-            byte-identical output; a failing run prints the command that replays it. Exit 1 when a \\
-            run broke a rule. Not built yet: scenarios, moves, coordinator crashes, sla.
+            A deterministic discrete-event simulation: simulated nodes (WAL, streaming, ANY 1 \
+            synchronous commit, promotion, fencing, rejoin), clients writing to every shard, and \
+            faults one after another: zone power loss (some with the leading coordinator dying \
+            right after a journaled failover step), partition, freezes shorter and longer than \
+            failover_after_ms, a single node's crash, a flapping zone, slow promotions, asymmetric \
+            partitions (the coordinator cut off from a zone that clients still reach, and the \
+            reverse), coordinator crash and lease loss (a successor restores from the journal \
+            once the lease expires). Core's CoordinatorDriver makes every decision.
+
+            Checked on every acknowledgement, promotion and probe round: no write acknowledged \
+            while only one zone held it, none acknowledged by a primary after another was \
+            promoted, no acknowledged write lost at a promotion, no promotion outside the region, \
+            never two primaries able to acknowledge; at the end every shard acknowledges writes \
+            again. The same seed gives byte-identical output; a failing run prints the command \
+            that replays it. Exit 1 when a run broke a rule. Not built yet: scenario files, \
+            shrinking a failing schedule, moves.
 
             Example:
-              residency simulate --random --seed 7 --runs 100
+              residency simulate --random --seed 7 --runs 100 --jobs 2
             """)
 
     @Flag(help: "Draw the faults at random from the seed (the only mode built so far).")
@@ -36,6 +53,8 @@ struct SimulateCommand: ParsableCommand {
     var faults: Int = 3
     @Option(help: "Simulated seconds per run.")
     var seconds: Int = 120
+    @Option(help: "Runs side by side (default: one per core).")
+    var jobs: Int = SimulateRunCommand.cores
     @OptionGroup var topology: TopologyOptions
     @OptionGroup var output: OutputOptions
 
@@ -44,7 +63,10 @@ struct SimulateCommand: ParsableCommand {
         guard (1...100_000).contains(runs) else { throw ValidationError("--runs must be from 1 to 100000, not \(runs)") }
         guard (0...50).contains(faults) else { throw ValidationError("--faults must be from 0 to 50, not \(faults)") }
         guard (10...86_400).contains(seconds) else { throw ValidationError("--seconds must be from 10 to 86400, not \(seconds)") }
+        guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be from 1 to 256, not \(jobs)") }
     }
+
+    static var cores: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     private struct Document: Encodable {
         let version = JSONDocument.version
@@ -57,12 +79,10 @@ struct SimulateCommand: ParsableCommand {
         var settings = Simulation.Settings()
         settings.faults = faults
         settings.duration = .seconds(seconds)
-        var results: [Simulation.Result] = []
-        for offset in 0..<runs {
-            let seed = seed &+ UInt64(offset)
-            let result = Simulation(topology: loaded, seed: seed, settings: settings).run()
-            results.append(result)
-            if !output.json { Terminal.output(Self.text(result, topologyDirectory: topology.topology, faults: faults, seconds: seconds)) }
+        let seeds = (0..<runs).map { seed &+ UInt64($0) }
+        let results = Simulation.runAll(topology: loaded, seeds: seeds, settings: settings, jobs: jobs)
+        if !output.json {
+            for result in results { Terminal.output(Self.text(result, topologyDirectory: topology.topology, faults: faults, seconds: seconds)) }
         }
         let failed = results.filter { !$0.passed }.map(\.seed)
         if output.json {

@@ -22,7 +22,7 @@ enum Terminal {
     }
 
     /// A progress reporter that prefixes each line with the seconds since it was made.
-    static func progress() -> (String) -> Void {
+    static func progress() -> @Sendable (String) -> Void {
         guard isInteractive else { return { _ in } }
         let start = ContinuousClock.now
         return { line in

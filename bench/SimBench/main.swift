@@ -1,7 +1,13 @@
-// Simulator benchmark (no servers): runs of `residency simulate --random` on a topology,
-// simulated events per second, and the simulated RTO of zone power losses. Baseline in the
-// same run: the engine's floor (the same event queue and RNG, deciding nothing).
-// Usage: residency-sim-bench [TOPOLOGY_DIR] [RUNS] [SECONDS_PER_RUN]
+// Simulator benchmark (no servers), release build. Prints:
+// 1. `simulate --random` runs on a topology: simulated events per second, against a
+//    same-run baseline, the engine's floor (the same event queue and RNG, deciding nothing);
+// 2. 12 simulated months of a 1,000-shard topology (3 zones per shard, default failure
+//    rates of `simulate sla`): wall time, events, clock jumps;
+// 3. one zone power loss across those 1,000 shards: every shard's simulated RTO against the
+//    RTO of a single shard in the same simulation settings;
+// 4. the simulated RTO of a zone power loss on the topology, to compare with the real
+//    drills' median (bench/simulate.sh passes it from bench/failover.sh in the same run).
+// Usage: residency-sim-bench [TOPOLOGY_DIR] [RUNS] [SECONDS_PER_RUN] [REAL_RTO_MEDIAN_MS]
 import BenchSupport
 import Foundation
 import ResidencyConfig
@@ -12,36 +18,84 @@ let arguments = CommandLine.arguments
 let directory = arguments.count > 1 ? arguments[1] : "regions"
 let runs = arguments.count > 2 ? Int(arguments[2]) ?? 20 : 20
 let seconds = arguments.count > 3 ? Int(arguments[3]) ?? 600 : 600
+let realMedian = arguments.count > 4 ? Double(arguments[4]) : nil
 let topology = try TopologyLoader.load(directory: directory)
+let clock = ContinuousClock()
+func seconds(_ duration: Duration) -> Double { Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18 }
+
+// 1. Random runs.
 var settings = Simulation.Settings()
 settings.duration = .seconds(seconds)
 settings.faults = seconds / 40
-
-let clock = ContinuousClock()
 var events = 0
 var failed: [UInt64] = []
-var powerLossRTO: [Double] = []
 var rates: [Double] = []
 for seed in UInt64(1)...UInt64(runs) {
     var result: Simulation.Result?
     let elapsed = clock.measure { result = Simulation(topology: topology, seed: seed, settings: settings).run() }
-    let run = result!
-    events += run.events
-    rates.append(Double(run.events) / (Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds)))
-    if !run.passed { failed.append(seed) }
-    for recovery in run.recoveries where run.faults[recovery.fault - 1].kind == .powerLoss {
-        if let rto = recovery.rtoMilliseconds { powerLossRTO.append(Double(rto)) }
-    }
+    events += result!.events
+    rates.append(Double(result!.events) / seconds(elapsed))
+    if !result!.passed { failed.append(seed) }
 }
 var floor = 0
 let floorElapsed = clock.measure { floor = Simulation.engineFloor(events: events, seed: 1) }
-let floorRate = Double(events) / (Double(floorElapsed.components.attoseconds) / 1e18 + Double(floorElapsed.components.seconds))
-print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; topology \(directory): \(topology.shards.count) shards, \(topology.nodes.count) nodes")
-print(String(format: "%d runs x %d simulated s (%d faults each): %d events, median %.0f events/s per run, %d failed%@",
-             runs, seconds, settings.faults, events, median(rates), failed.count, failed.isEmpty ? "" : " (seeds \(failed))"))
-print(String(format: "baseline, same run: engine floor (event queue + RNG only): %.0f events/s (checksum %d); ratio %.2f",
-             floorRate, floor % 1000, median(rates) / floorRate))
-if !powerLossRTO.isEmpty {
-    print(String(format: "simulated RTO of zone power losses: median %.0f ms, p99 %.0f ms, max %.0f ms (%d shards hit)",
-                 median(powerLossRTO), percentile(powerLossRTO, 99), powerLossRTO.max()!, powerLossRTO.count))
+let floorRate = Double(events) / seconds(floorElapsed)
+say("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores; topology \(directory): \(topology.shards.count) shards, \(topology.nodes.count) nodes")
+say(String(format: "random: %d runs x %d simulated s (%d faults each): %d events, median %.0f events/s per run (one core), %d failed%@",
+           runs, seconds, settings.faults, events, median(rates), failed.count, failed.isEmpty ? "" : " (seeds \(failed))"))
+say(String(format: "baseline, same run: engine floor (event queue + RNG only): %.0f events/s (checksum %d); ratio %.3f",
+           floorRate, floor % 1000, median(rates) / floorRate))
+
+// 2. A year of 1,000 shards.
+func wide(shards: Int) -> Topology {
+    let regions = topology.regions.map { region -> Region in
+        let count = shards / topology.regions.count + (region.id == topology.regions[0].id ? shards % topology.regions.count : 0)
+        let list = (1...count).map { Shard(id: ShardID("\(region.id.rawValue)-\($0)"), region: region.id, zones: region.zones, primaryZone: region.zones[$0 % region.zones.count]) }
+        return Region(id: region.id, zones: region.zones, shards: list, ports: PortRange(first: 1, last: 1))
+    }
+    return Topology(realms: topology.realms, regions: regions, apps: topology.apps, failover: topology.failover,
+                    serviceLevels: topology.serviceLevels, controlPort: topology.controlPort)
+}
+let thousand = wide(shards: 1_000)
+var sla = SLASimulation.Settings()
+sla.months = 12
+sla.runs = 1
+sla.jobs = 1
+var year: SLASimulation.Outcome?
+let yearElapsed = clock.measure { year = SLASimulation(topology: thousand, settings: sla).runAll() }
+say(String(format: "sla: 12 simulated months of %d shards (%d nodes), one core: %.2f s wall; %d zone failures, %d coordinator crashes, %d promotions, %d events (%.0f events/s), %d clock jumps, %d safety violations; %.0f shard-months per second",
+           thousand.shards.count, thousand.nodes.count, seconds(yearElapsed), year!.zoneFaults, year!.coordinatorCrashes, year!.promotions,
+           year!.events, Double(year!.events) / seconds(yearElapsed), year!.jumps, year!.failedSeeds.count, 12_000 / seconds(yearElapsed)))
+sla.runs = 1_000
+sla.jobs = ProcessInfo.processInfo.activeProcessorCount
+var many: SLASimulation.Outcome?
+let manyElapsed = clock.measure { many = SLASimulation(topology: topology, settings: sla).runAll() }
+say(String(format: "sla: simulate sla --months 12 --runs 1000 on %@ (%d jobs): %.2f s wall, %d events, P(month below %@) %.3f %%",
+           directory, sla.jobs, seconds(manyElapsed), many!.events, many!.forecast.tiers.last?.tier.rawValue ?? "-", 100 * (many!.forecast.tiers.last?.probabilityBelowTarget ?? 0)))
+
+// 3. A zone loss across 1,000 shards against one shard.
+func zoneLossRTOs(_ topology: Topology, seeds: ClosedRange<UInt64>) -> [Double] {
+    var settings = Simulation.Settings()
+    settings.duration = .seconds(30)
+    let zone = topology.regions[0].zones[0]
+    settings.schedule = [.init(kind: .powerLoss, zone: zone, atMilliseconds: 5_000, forMilliseconds: 10_000)]
+    return seeds.flatMap { Simulation(topology: topology, seed: $0, settings: settings).run().recoveries.compactMap(\.rtoMilliseconds).map(Double.init) }
+}
+let single = zoneLossRTOs(wide(shards: topology.regions.count), seeds: 1...30)
+var wideRTOs: [Double] = []
+let wideElapsed = clock.measure { wideRTOs = zoneLossRTOs(thousand, seeds: 1...3) }
+say(String(format: "zone loss across %d shards (3 runs, %d primaries hit, %.1f s wall): RTO median %.0f ms, p99 %.0f ms, max %.0f ms; one shard (30 runs): median %.0f ms, max %.0f ms",
+           thousand.shards.count, wideRTOs.count, seconds(wideElapsed), median(wideRTOs), percentile(wideRTOs, 0.99), wideRTOs.max() ?? .nan,
+           median(single), single.max() ?? .nan))
+
+// 4. Simulated against real RTO.
+let simulated = SLASimulation.medianPowerLossRTO(topology: topology, scale: 1, seeds: 30) ?? .nan
+if let realMedian {
+    say(String(format: "power-loss RTO: simulated median %.0f ms, real drills (bench/failover.sh, same run) median %.0f ms: simulated/real %.2f",
+               simulated, realMedian, simulated / realMedian))
+    if let (scale, calibrated) = SLASimulation.calibratedEffectScale(topology: topology, targetMedianMilliseconds: realMedian) {
+        say(String(format: "calibrated (simulate sla --calibrate-from): step durations x%.2f give a simulated median of %.0f ms (%.2f of real)", scale, calibrated, calibrated / realMedian))
+    }
+} else {
+    say(String(format: "power-loss RTO: simulated median %.0f ms (no real figure given)", simulated))
 }
