@@ -29,6 +29,11 @@ public struct Coordinator: Sendable {
         /// Many probes at once (a loop step's worth, oldest first): each is recorded, then
         /// each shard they touch is judged once, on all of them.
         case probes([Probe])
+        /// Every node whose latest probe is older than `at` was probed again and answered
+        /// exactly as then, at `at`: recorded as `.probes` of those probes would be (a
+        /// simulator's round where only what changed travels as probes). Shards are judged
+        /// by the `.tick` that follows (`CoordinatorDriver.step` always sends one).
+        case probesRepeated(at: Instant)
         /// Time passed.
         case tick
         case stepDone(ShardID, ShardOperation.Step)
@@ -85,11 +90,12 @@ public struct Coordinator: Sendable {
     private var lastNow: Instant?
     private var nodeSlots: [NodeSlot]
     private var shardSlots: [ShardSlot]
+    private var zoneSlots: [ZoneSlot]
 
     /// The topology's shards and nodes, numbered once: decisions look them up by number in
     /// arrays, never by name (a region may hold thousands of shards, and a zone loss judges
     /// every one of them in one step).
-    private struct Index: Sendable {
+    private final class Index: Sendable {
         let shardIDs: [ShardID]
         let shardNumber: [ShardID: Int]
         let definitions: [Shard]
@@ -102,6 +108,12 @@ public struct Coordinator: Sendable {
         let nodeIDs: [NodeID]
         let nodeNumber: [NodeID: Int]
         let ports: [Int?]
+        /// Each node's shard number.
+        let shardOf: [Int]
+        /// Each node's zone number (zones numbered in order of first appearance).
+        let zoneOf: [Int]
+        /// Each zone's node numbers.
+        let zoneNodes: [[Int]]
         /// Shard numbers in id order: the order of a tick's judgements.
         let order: [Int]
 
@@ -120,7 +132,11 @@ public struct Coordinator: Sendable {
             var ports: [Int?] = []
             var members: [[Int]] = []
             var inRegion: [[Int]] = []
-            for shard in definitions {
+            var shardOf: [Int] = []
+            var zoneOf: [Int] = []
+            var zoneNumber: [ZoneID: Int] = [:]
+            var zoneNodes: [[Int]] = []
+            for (shardNumber, shard) in definitions.enumerated() {
                 var numbers: [Int] = []
                 for node in shard.nodes {
                     let number = nodeNumber[node] ?? nodeIDs.count
@@ -128,6 +144,14 @@ public struct Coordinator: Sendable {
                         nodeNumber[node] = number
                         nodeIDs.append(node)
                         ports.append(portOf[node])
+                        shardOf.append(shardNumber)
+                        let zone = zoneNumber[node.zone] ?? zoneNodes.count
+                        if zone == zoneNodes.count {
+                            zoneNumber[node.zone] = zone
+                            zoneNodes.append([])
+                        }
+                        zoneOf.append(zone)
+                        zoneNodes[zone].append(number)
                     }
                     numbers.append(number)
                 }
@@ -143,39 +167,89 @@ public struct Coordinator: Sendable {
             self.nodeIDs = nodeIDs
             self.nodeNumber = nodeNumber
             self.ports = ports
+            self.shardOf = shardOf
+            self.zoneOf = zoneOf
+            self.zoneNodes = zoneNodes
             order = shardIDs.indices.sorted { shardIDs[$0] < shardIDs[$1] }
         }
     }
 
-    /// What the coordinator remembers of one node.
+    /// What the coordinator remembers of one node. The latest probe is kept as its time,
+    /// the probe, and the few fields every round reads (a round touches every node: the
+    /// probe itself is not copied to read them).
     private struct NodeSlot: Sendable {
         var lastReachable: Instant?
-        var latest: (at: Instant, probe: NodeProbe)?
+        var latestAt: Instant?
+        var latestProbe = NodeProbe.unreachable
+        /// The latest probe answered; then whether in recovery, and the port it streams from.
+        var isReachable = false
+        var inRecovery = false
+        var upstreamPort: Int?
         /// A fence, rejoin or confirmation of it runs.
         var busy = false
+        /// A `.rejoin` of it runs (counted in its zone's `rejoinsInFlight`).
+        var rejoining = false
         var nextRejoin: Instant?
+        /// Rejoins of it that failed in a row.
+        var rejoinFailures = 0
         var nextFence: Instant?
+
+        /// The latest probe, when there was one.
+        var latest: (at: Instant, probe: NodeProbe)? { latestAt.map { ($0, latestProbe) } }
+        /// The latest probe is known and got no answer.
+        var isDown: Bool { latestAt != nil && !isReachable }
 
         /// The latest probe's report, when it answered.
         var report: (at: Instant, report: NodeReport)? {
-            guard let (at, probe) = latest, case let .reachable(report) = probe else { return nil }
-            return (at, report)
+            guard let latestAt, case let .reachable(report) = latestProbe else { return nil }
+            return (latestAt, report)
         }
+    }
+
+    /// What the coordinator remembers of one zone: a zone where no node answers (power
+    /// loss, cut off) gets one rejoin at a time, on a backoff, until one comes back.
+    private struct ZoneSlot: Sendable {
+        /// Its nodes whose latest probe answered.
+        var reachable = 0
+        var rejoinsInFlight = 0
+        /// Rejoins in it that failed in a row.
+        var rejoinFailures = 0
+        var nextRejoin: Instant?
     }
 
     /// What the coordinator remembers of one shard besides its recorded state.
     private struct ShardSlot: Sendable {
-        var state: ShardState?
+        var state: ShardState? {
+            didSet { mirror() }
+        }
+        /// Plain copies of what every round reads of `state` and `refused`: reading them
+        /// does not copy the state (its sets and operation).
+        private(set) var hasOperation = false
+        private(set) var anyRewind = false
+        private(set) var isRefused = false
         /// The node number of `state.primary`.
         var primary: Int?
         var stepInFlight = false
         var retryAt: Instant?
-        var refused: FailoverRules.Refusal?
+        var refused: FailoverRules.Refusal? {
+            didSet { isRefused = refused != nil }
+        }
         var refusedSince: Instant?
         /// The primary must be given `synchronousSet` (a member rejoined, or the last
         /// attempt failed), from this time on; sent only while no operation runs.
         var synchronousSetDue: Instant?
         var synchronousSetInFlight = false
+
+        init(state: ShardState?, primary: Int?) {
+            self.state = state
+            self.primary = primary
+            mirror()
+        }
+
+        private mutating func mirror() {
+            hasOperation = state?.operation != nil
+            anyRewind = state.map { !$0.needsRewind.isEmpty } ?? false
+        }
     }
 
     /// Shards in `shards` that the topology does not define are ignored (nothing could be
@@ -186,6 +260,7 @@ public struct Coordinator: Sendable {
         settings = topology.failover
         index = Index(topology)
         nodeSlots = Array(repeating: NodeSlot(), count: index.nodeIDs.count)
+        zoneSlots = Array(repeating: ZoneSlot(), count: index.zoneNodes.count)
         let index = index
         shardSlots = index.shardIDs.map { ShardSlot(state: shards[$0], primary: shards[$0].flatMap { index.nodeNumber[$0.primary] }) }
     }
@@ -210,6 +285,37 @@ public struct Coordinator: Sendable {
         return now - at < settings.failoverAfter
     }
 
+    /// The earliest instant after `now` at which time alone (no new probe result, finished
+    /// effect or request) could make this coordinator act: a failover or rejoin wait
+    /// running out, a retry or backoff ending, a refusal lasting long enough to restart in
+    /// place. `nil` when nothing waits on a timer. A simulator may skip the probe rounds up
+    /// to it when nothing else changes.
+    public func nextWake(after now: Instant) -> Instant? {
+        var wake: Instant?
+        func consider(_ instant: Instant?) {
+            guard let instant, instant > now else { return }
+            wake = min(wake ?? instant, instant)
+        }
+        for member in nodeSlots.indices where !nodeSlots[member].busy && nodeSlots[member].latestAt != nil {
+            if nodeSlots[member].isReachable {
+                consider(nodeSlots[member].nextFence)
+                continue
+            }
+            if let seen = nodeSlots[member].lastReachable {
+                consider(seen + settings.failoverAfter)
+                consider(seen + settings.rejoinAfter)
+            }
+            consider(nodeSlots[member].nextRejoin)
+            consider(zoneSlots[index.zoneOf[member]].nextRejoin)
+        }
+        for number in shardSlots.indices {
+            if shardSlots[number].hasOperation, !shardSlots[number].stepInFlight { consider(shardSlots[number].retryAt) }
+            consider(shardSlots[number].synchronousSetDue)
+            if shardSlots[number].isRefused, let since = shardSlots[number].refusedSince { consider(since + settings.restartInPlaceAfter) }
+        }
+        return wake
+    }
+
     public mutating func handle(_ event: Event, now: Instant) -> [Action] {
         if let lastNow { precondition(now >= lastNow, "Coordinator: now went back from \(lastNow) to \(now)") }
         lastNow = now
@@ -221,7 +327,9 @@ public struct Coordinator: Sendable {
             for number in nodeSlots.indices {
                 nodeSlots[number].lastReachable = now
                 nodeSlots[number].busy = false
+                nodeSlots[number].rejoining = false
             }
+            for zone in zoneSlots.indices { zoneSlots[zone].rejoinsInFlight = 0 }
             for number in index.order {
                 shardSlots[number].stepInFlight = false
                 shardSlots[number].synchronousSetInFlight = false
@@ -239,19 +347,32 @@ public struct Coordinator: Sendable {
             return []
 
         case let .probed(node, probe, at):
-            guard let number = index.shardNumber[node.shard] else { return [] }
-            var actions = observe(Probe(node: node, probe: probe, at: at), now: now)
-            evaluate(number, now: now, into: &actions)
+            guard let member = index.nodeNumber[node] else { return [] }
+            var actions: [Action] = []
+            observe(member, probe, at: at, now: now, into: &actions)
+            evaluate(index.shardOf[member], now: now, into: &actions)
             return actions
 
         case let .probes(batch):
             var actions: [Action] = []
             var touched = Array(repeating: false, count: shardSlots.count)
             for probe in batch {
-                actions += observe(probe, now: now)
-                if let number = index.shardNumber[probe.node.shard] { touched[number] = true }
+                guard let member = index.nodeNumber[probe.node] else { continue }
+                observe(member, probe.probe, at: probe.at, now: now, into: &actions)
+                touched[index.shardOf[member]] = true
             }
             for number in index.order where touched[number] { evaluate(number, now: now, into: &actions) }
+            return actions
+
+        case let .probesRepeated(at):
+            var actions: [Action] = []
+            for member in nodeSlots.indices {
+                guard let previous = nodeSlots[member].latestAt, previous < at else { continue }
+                nodeSlots[member].latestAt = at
+                guard nodeSlots[member].isReachable else { continue }
+                nodeSlots[member].lastReachable = max(at, nodeSlots[member].lastReachable ?? at)
+                judgeAnswer(member, now: now, into: &actions)
+            }
             return actions
 
         case .tick:
@@ -318,8 +439,10 @@ public struct Coordinator: Sendable {
             return []
 
         case let .rejoined(node, following):
-            guard let member = index.nodeNumber[node], let number = index.shardNumber[node.shard] else { return [] }
+            guard let member = index.nodeNumber[node] else { return [] }
+            let number = index.shardOf[member]
             nodeSlots[member].busy = false
+            rejoinEnded(member, failed: false, now: now)
             // It just started: give the probes a grace period before judging it again.
             nodeSlots[member].lastReachable = now
             guard var shard = shardSlots[number].state else { return [] }
@@ -329,6 +452,8 @@ public struct Coordinator: Sendable {
                 nodeSlots[member].nextRejoin = nil
                 guard let token, node != shard.primary else { return [] }
                 nodeSlots[member].busy = true
+                nodeSlots[member].rejoining = true
+                zoneSlots[index.zoneOf[member]].rejoinsInFlight += 1
                 return [
                     .record(CoordinatorRecord(kind: "rejoin.outdated", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary,
                                               detail: "\(node) was rejoined to \(following), no longer the primary; repointing it to \(shard.primary)")),
@@ -348,9 +473,9 @@ public struct Coordinator: Sendable {
         case let .rejoinFailed(node, failure):
             guard let member = index.nodeNumber[node] else { return [] }
             nodeSlots[member].busy = false
-            nodeSlots[member].nextRejoin = now + settings.retryPause
-            return [.record(CoordinatorRecord(kind: "rejoin.failed", shard: node.shard, epoch: state(of: node.shard)?.epoch, from: node,
-                                              detail: "\(failure); again in \(settings.retryPause) at the earliest"))]
+            let pause = rejoinEnded(member, failed: true, now: now)
+            return [.record(CoordinatorRecord(kind: "rejoin.failed", shard: node.shard, epoch: shardSlots[index.shardOf[member]].state?.epoch, from: node,
+                                              detail: "\(failure); again in \(pause) at the earliest"))]
 
         case let .fenced(node):
             if let member = index.nodeNumber[node] { nodeSlots[member].busy = false }
@@ -386,48 +511,74 @@ public struct Coordinator: Sendable {
 
     // MARK: decisions
 
-    /// Records a probe (the newest of a node counts); fences a former primary that answers
-    /// as a primary, and confirms a rewound node that already streams from the primary.
-    private mutating func observe(_ result: Probe, now: Instant) -> [Action] {
-        let node = result.node
-        guard let member = index.nodeNumber[node] else { return [] }
-        if let (previous, _) = nodeSlots[member].latest, previous > result.at { return [] }
-        nodeSlots[member].latest = (result.at, result.probe)
-        guard case let .reachable(report) = result.probe else { return [] }
-        nodeSlots[member].lastReachable = max(result.at, nodeSlots[member].lastReachable ?? result.at)
-        guard let token, let number = index.shardNumber[node.shard], let shard = shardSlots[number].state else { return [] }
-        let slot = nodeSlots[member]
-        if FailoverRules.isStaleFormerPrimary(node, report: report, currentPrimary: shard.primary),
-           shard.operation == nil || shard.operation?.step == .fence || shard.operation?.step == .done,
-           !slot.busy, now >= slot.nextFence ?? now
+    /// Records a probe of node `member` (the newest of a node counts); fences a former
+    /// primary that answers as a primary, and confirms a rewound node that already streams
+    /// from the primary. Cheap checks first: every node passes here every probe round.
+    private mutating func observe(_ member: Int, _ probe: NodeProbe, at: Instant, now: Instant, into actions: inout [Action]) {
+        if let previous = nodeSlots[member].latestAt, previous > at { return }
+        let wasReachable = nodeSlots[member].isReachable
+        nodeSlots[member].latestAt = at
+        nodeSlots[member].latestProbe = probe
+        guard case let .reachable(report) = probe else {
+            nodeSlots[member].isReachable = false
+            if wasReachable { zoneSlots[index.zoneOf[member]].reachable -= 1 }
+            return
+        }
+        nodeSlots[member].isReachable = true
+        nodeSlots[member].inRecovery = report.inRecovery
+        nodeSlots[member].upstreamPort = report.upstreamPort
+        if !wasReachable {
+            let zone = index.zoneOf[member]
+            zoneSlots[zone].reachable += 1
+            if zoneSlots[zone].reachable == 1 {
+                // The zone answers again: what failed while it was dark says nothing now.
+                zoneSlots[zone].rejoinFailures = 0
+                zoneSlots[zone].nextRejoin = nil
+            }
+        }
+        nodeSlots[member].lastReachable = max(at, nodeSlots[member].lastReachable ?? at)
+        judgeAnswer(member, now: now, into: &actions)
+    }
+
+    /// A node answered (its latest probe): fence it if it is a former primary answering as
+    /// a primary; confirm it rejoined if it was marked for rewind and streams from the primary.
+    private mutating func judgeAnswer(_ member: Int, now: Instant, into actions: inout [Action]) {
+        let number = index.shardOf[member]
+        guard let token, let primary = shardSlots[number].primary, !nodeSlots[member].busy else { return }
+        if FailoverRules.isStaleFormerPrimary(member, inRecovery: nodeSlots[member].inRecovery, currentPrimary: primary),
+           now >= nodeSlots[member].nextFence ?? now,
+           let shard = shardSlots[number].state,
+           shard.operation == nil || shard.operation?.step == .fence || shard.operation?.step == .done
         {
+            let node = index.nodeIDs[member]
             nodeSlots[member].busy = true
             shardSlots[number].state?.needsRewind.insert(node)
-            return [
-                .record(CoordinatorRecord(kind: "fence", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary,
-                                          detail: "former primary answers as a primary; fencing it before anything else")),
-                .fence(node, token: token),
-            ]
+            actions.append(.record(CoordinatorRecord(kind: "fence", shard: node.shard, epoch: shard.epoch, from: node, to: shard.primary,
+                                                     detail: "former primary answers as a primary; fencing it before anything else")))
+            actions.append(.fence(node, token: token))
+            return
         }
         // A node still marked for rewind that streams from the current primary has been
         // rewound (it could not follow a diverged timeline): a journal write lost after
         // the rejoin acted (lease expired meanwhile) must not bar it from promotion forever.
-        if !slot.busy, report.inRecovery, report.upstreamPort != nil, report.upstreamPort == port(of: shard.primary),
-           shard.needsRewind.contains(node) {
+        if nodeSlots[member].inRecovery, let upstream = nodeSlots[member].upstreamPort, upstream == index.ports[primary], isMarkedForRewind(member) {
             nodeSlots[member].busy = true
-            return [.confirmRejoined(node, primary: shard.primary, token: token)]
+            actions.append(.confirmRejoined(index.nodeIDs[member], primary: index.nodeIDs[primary], token: token))
         }
-        return []
     }
 
-    private func port(of node: NodeID) -> Int? {
-        index.nodeNumber[node].flatMap { index.ports[$0] }
+    /// Read in place: every streaming standby passes here every probe round.
+    private func isMarkedForRewind(_ member: Int) -> Bool {
+        let number = index.shardOf[member]
+        guard shardSlots[number].anyRewind else { return false }
+        return shardSlots[number].state?.needsRewind.contains(index.nodeIDs[member]) ?? false
     }
 
     /// Judges one shard: retries a failed step, fails over, sends a synchronous set that
     /// is due, rejoins members that are down. Appends what to do to `actions`.
     private mutating func evaluate(_ number: Int, now: Instant, into actions: inout [Action]) {
-        guard let token, let primary = shardSlots[number].primary, let shard = shardSlots[number].state else { return }
+        guard token != nil, let primary = shardSlots[number].primary, !isSettled(number, primary: primary, now: now),
+              let token, let shard = shardSlots[number].state else { return }
         if let operation = shard.operation {
             if !shardSlots[number].stepInFlight, let retry = shardSlots[number].retryAt, now >= retry {
                 shardSlots[number].retryAt = nil
@@ -456,6 +607,17 @@ public struct Coordinator: Sendable {
             actions.append(.setSynchronousStandbys(shard.primary, standbys: shard.synchronousSet, token: token))
         }
         rejoins(number, shard: shard, primary: primary, now: now, token: token, into: &actions)
+    }
+
+    /// Whether judging shard `number` would do nothing: no operation, nothing due or
+    /// refused, every member answering, the primary lately. Checked first, without copying
+    /// the shard's state: a step judges every shard, and nearly all are settled.
+    private func isSettled(_ number: Int, primary: Int, now: Instant) -> Bool {
+        guard !shardSlots[number].isRefused, shardSlots[number].synchronousSetDue == nil, !shardSlots[number].hasOperation,
+              now - (nodeSlots[primary].lastReachable ?? now) < settings.failoverAfter
+        else { return false }
+        for member in index.members[number] where !nodeSlots[member].isReachable { return false }
+        return true
     }
 
     /// The primary (node number `primary`) has not answered for `failoverAfter`, and no
@@ -546,6 +708,37 @@ public struct Coordinator: Sendable {
         actions.append(.perform(operation, token: token))
     }
 
+    /// Books the end of a rejoin of `member`: a failure backs the node off (and its zone,
+    /// which matters while nothing there answers); a success clears both, and every other
+    /// node of the zone may be tried at once. Returns the node's pause.
+    @discardableResult
+    private mutating func rejoinEnded(_ member: Int, failed: Bool, now: Instant) -> Duration {
+        let zone = index.zoneOf[member]
+        if nodeSlots[member].rejoining {
+            nodeSlots[member].rejoining = false
+            zoneSlots[zone].rejoinsInFlight = max(0, zoneSlots[zone].rejoinsInFlight - 1)
+        }
+        guard failed else {
+            nodeSlots[member].rejoinFailures = 0
+            nodeSlots[member].nextRejoin = nil
+            if zoneSlots[zone].rejoinFailures > 0 {
+                zoneSlots[zone].rejoinFailures = 0
+                zoneSlots[zone].nextRejoin = nil
+                for other in index.zoneNodes[zone] {
+                    nodeSlots[other].rejoinFailures = 0
+                    nodeSlots[other].nextRejoin = nil
+                }
+            }
+            return .zero
+        }
+        nodeSlots[member].rejoinFailures += 1
+        zoneSlots[zone].rejoinFailures += 1
+        let pause = settings.rejoinPause(afterFailures: nodeSlots[member].rejoinFailures)
+        nodeSlots[member].nextRejoin = now + pause
+        zoneSlots[zone].nextRejoin = now + settings.rejoinPause(afterFailures: zoneSlots[zone].rejoinFailures)
+        return pause
+    }
+
     /// Members that are down (and not held down by an operator) are brought back as
     /// standbys; with `includingPrimary`, a primary whose promotion was refused is restarted
     /// in place (`.rejoin(primary, primary: primary, ...)`).
@@ -554,10 +747,17 @@ public struct Coordinator: Sendable {
         for member in index.members[number] where (includingPrimary || member != primary) && !nodeSlots[member].busy {
             let slot = nodeSlots[member]
             let seen = slot.lastReachable ?? now
-            guard now - seen >= settings.rejoinAfter, now >= slot.nextRejoin ?? now, case .unreachable? = slot.latest?.probe else { continue }
+            guard slot.isDown, now - seen >= settings.rejoinAfter, now >= slot.nextRejoin ?? now else { continue }
             let node = index.nodeIDs[member]
             guard heldZones.isEmpty || !heldZones.contains(node.zone) else { continue }
+            let zone = index.zoneOf[member]
+            if zoneSlots[zone].reachable == 0 {
+                // Nothing in the zone answers: one node tries for all of them.
+                guard zoneSlots[zone].rejoinsInFlight == 0, now >= zoneSlots[zone].nextRejoin ?? now else { continue }
+            }
+            zoneSlots[zone].rejoinsInFlight += 1
             nodeSlots[member].busy = true
+            nodeSlots[member].rejoining = true
             nodeSlots[member].nextRejoin = now + settings.retryPause
             actions.append(.rejoin(node, primary: shard.primary, rewind: shard.needsRewind.contains(node), token: token))
         }

@@ -88,16 +88,21 @@ public struct CoordinatorDriver: Sendable {
     public struct Inputs: Sendable {
         public var lease: Lease?
         public var probes: [Probe]
+        /// Every node not in `probes` was probed at this instant too and answered as its
+        /// latest probe did (`Coordinator.Event.probesRepeated`): a simulator sends only
+        /// what changed in a round.
+        public var probesUnchangedAt: Instant?
         /// The zones operators hold down, when the control store was read this step.
         public var heldZones: Set<ZoneID>?
         /// The requests waiting for an answer, when the control store was read this step.
         public var requests: [Request]?
         public var completions: [Completion]
 
-        public init(lease: Lease? = nil, probes: [Probe] = [], heldZones: Set<ZoneID>? = nil, requests: [Request]? = nil,
-                    completions: [Completion] = []) {
+        public init(lease: Lease? = nil, probes: [Probe] = [], probesUnchangedAt: Instant? = nil, heldZones: Set<ZoneID>? = nil,
+                    requests: [Request]? = nil, completions: [Completion] = []) {
             self.lease = lease
             self.probes = probes
+            self.probesUnchangedAt = probesUnchangedAt
             self.heldZones = heldZones
             self.requests = requests
             self.completions = completions
@@ -174,13 +179,17 @@ public struct CoordinatorDriver: Sendable {
                 break
             }
         }
-        guard coordinator?.isLeader == true, var current = coordinator else { return out }
-        coordinator = nil  // `current` is now the only owner: no copy-on-write of its state
+        // Moved out (`take`): `current` is the only owner, no copy of its state.
+        guard var current = coordinator.take() else { return out }
         defer { coordinator = current }
+        guard current.isLeader else { return out }
         var actions: [Coordinator.Action] = []
         if !inputs.probes.isEmpty {
             let probes = inputs.probes.sorted { $0.at < $1.at }.map { Probe(node: $0.node, probe: $0.probe, at: min($0.at, now)) }
             actions += current.handle(.probes(probes), now: now)
+        }
+        if let at = inputs.probesUnchangedAt {
+            actions += current.handle(.probesRepeated(at: min(at, now)), now: now)
         }
         if let held = inputs.heldZones {
             for zone in held.subtracting(current.heldZones).sorted() { actions += current.handle(.zoneHeld(zone), now: now) }
@@ -197,6 +206,13 @@ public struct CoordinatorDriver: Sendable {
         }
         dispatch(into: &out, token: current.token)
         return out
+    }
+
+    /// The earliest instant after `now` at which time alone could make this driver act
+    /// (`Coordinator.nextWake`, and a request's wait for probes running out).
+    public func nextWake(after now: Instant) -> Instant? {
+        let waits = firstSeen.values.map { $0 + Self.requestWaitsForProbes }.filter { $0 > now }
+        return ([coordinator?.nextWake(after: now)].compactMap { $0 } + waits).min()
     }
 
     // MARK: requests
@@ -261,6 +277,7 @@ public struct CoordinatorDriver: Sendable {
         let settings = topology.failover
         guard !waiting.isEmpty else { return }
         for lane in waiting {
+            if runningSteps >= settings.effectConcurrency, runningRejoins >= settings.rejoinConcurrency { break }
             let isShard: Bool = if case .shard = lane { true } else { false }
             guard !busyLanes.contains(lane),
                   isShard ? runningSteps < settings.effectConcurrency : runningRejoins < settings.rejoinConcurrency,

@@ -84,7 +84,9 @@ public enum FailoverRules {
 
     /// Rule 5: a node that answers as a primary while the control store names another is a
     /// former primary; it must be fenced before anything else happens to it.
-    public static func isStaleFormerPrimary(_ node: NodeID, report: NodeReport, currentPrimary: NodeID) -> Bool {
-        !report.inRecovery && node != currentPrimary
+    /// Takes numbers (the coordinator's, or any consistent numbering): it runs for every
+    /// answering node in every probe round.
+    public static func isStaleFormerPrimary(_ node: Int, inRecovery: Bool, currentPrimary: Int) -> Bool {
+        !inRecovery && node != currentPrimary
     }
 }

@@ -24,6 +24,11 @@ public struct FailoverSettings: Hashable, Sendable, Codable {
     /// At most this many rejoins (restart, pg_rewind, base backup: the heavy effects) run at
     /// once, on slots of their own: a wave of rejoins never holds back a failover.
     public var rejoinConcurrency: Int
+    /// A node whose rejoins keep failing is tried again after `retryPause`, then twice as
+    /// long after each further failure, never longer than this. A zone where no node
+    /// answers is tried through one node at a time on the same backoff (a dead zone of a
+    /// thousand nodes is not restarted a thousand times a second).
+    public var rejoinBackoffMax: Duration
 
     public init(
         probeInterval: Duration = .milliseconds(200),
@@ -33,7 +38,8 @@ public struct FailoverSettings: Hashable, Sendable, Codable {
         retryPause: Duration = .seconds(1),
         restartInPlaceAfter: Duration = .seconds(5),
         effectConcurrency: Int = 8,
-        rejoinConcurrency: Int = 2
+        rejoinConcurrency: Int = 2,
+        rejoinBackoffMax: Duration = .seconds(30)
     ) {
         precondition(effectConcurrency >= 1 && rejoinConcurrency >= 1, "at least one effect of each kind must be able to run")
         self.probeInterval = probeInterval
@@ -44,13 +50,25 @@ public struct FailoverSettings: Hashable, Sendable, Codable {
         self.restartInPlaceAfter = restartInPlaceAfter
         self.effectConcurrency = effectConcurrency
         self.rejoinConcurrency = rejoinConcurrency
+        self.rejoinBackoffMax = rejoinBackoffMax
+    }
+
+    /// The pause after the `failures`-th failed rejoin in a row (of a node, or of a zone
+    /// where nothing answers): `retryPause`, doubled per further failure, capped at `rejoinBackoffMax`.
+    public func rejoinPause(afterFailures failures: Int) -> Duration {
+        var pause = retryPause
+        for _ in 1..<max(1, failures) {
+            pause *= 2
+            if pause >= rejoinBackoffMax { return max(retryPause, rejoinBackoffMax) }
+        }
+        return pause
     }
 
     /// The effects that may run at once, of both kinds.
     public var totalConcurrency: Int { effectConcurrency + rejoinConcurrency }
 
     private enum CodingKeys: String, CodingKey {
-        case probeInterval, probeDeadline, failoverAfter, rejoinAfter, retryPause, restartInPlaceAfter, effectConcurrency, rejoinConcurrency
+        case probeInterval, probeDeadline, failoverAfter, rejoinAfter, retryPause, restartInPlaceAfter, effectConcurrency, rejoinConcurrency, rejoinBackoffMax
     }
 
     /// Topologies recorded by older versions hold only the first three settings.
@@ -65,5 +83,6 @@ public struct FailoverSettings: Hashable, Sendable, Codable {
         restartInPlaceAfter = try container.decodeIfPresent(Duration.self, forKey: .restartInPlaceAfter) ?? defaults.restartInPlaceAfter
         effectConcurrency = max(1, try container.decodeIfPresent(Int.self, forKey: .effectConcurrency) ?? defaults.effectConcurrency)
         rejoinConcurrency = max(1, try container.decodeIfPresent(Int.self, forKey: .rejoinConcurrency) ?? defaults.rejoinConcurrency)
+        rejoinBackoffMax = try container.decodeIfPresent(Duration.self, forKey: .rejoinBackoffMax) ?? defaults.rejoinBackoffMax
     }
 }

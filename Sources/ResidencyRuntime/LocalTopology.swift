@@ -142,7 +142,7 @@ public struct LocalTopology {
                 let control = ServiceRole.control
                 try control.ensure(verifier: try admin.scramVerifier(password: secrets.password(of: control), role: control.name), on: admin)
                 try admin.execute("CREATE DATABASE \(ControlStore.database) OWNER \(control.name)")
-                FileManager.default.createFile(atPath: marker, contents: Data())
+                _ = FileManager.default.createFile(atPath: marker, contents: Data())
                 report.created.append(server)
             } else if try manager.start(server, port: layout.controlPort, clusterName: server) {
                 progress("started the control server (port \(layout.controlPort))")

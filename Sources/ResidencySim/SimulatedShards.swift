@@ -46,6 +46,9 @@ struct SimulatedShards {
     private var positions: [NodeID: Int] = [:]
     /// Each shard's node positions, in `Shard.nodes` order.
     private(set) var shardNodes: [[Int]] = []
+    /// Per shard number: bumped by every change to one of its nodes, so a probe round can
+    /// skip the shards where nothing changed.
+    private(set) var versions: [Int] = []
     let shardIDs: [ShardID]
     let shardNumber: [ShardID: Int]
 
@@ -57,6 +60,7 @@ struct SimulatedShards {
             let first = nodes.count
             for member in shard.nodes { positions[member] = nodes.count; nodes.append(Node(id: member, port: ports[member] ?? 0, shard: number, isPrimary: false)) }
             shardNodes.append(Array(first..<nodes.count))
+            versions.append(0)
             let primary = positions[shard.initialPrimary]!
             nodes[primary].isPrimary = true
             for position in shardNodes[number] where position != primary {
@@ -70,7 +74,10 @@ struct SimulatedShards {
 
     subscript(_ position: Int) -> Node {
         get { nodes[position] }
-        _modify { yield &nodes[position] }
+        _modify {
+            yield &nodes[position]
+            versions[nodes[position].shard] &+= 1
+        }
     }
 
     /// Positions of `ids`, -1 for a name that is no node.
@@ -102,7 +109,11 @@ struct SimulatedShards {
     mutating func replicate(_ number: Int, now: Int) {
         for _ in 0..<2 {
             for position in shardNodes[number] where streams(position) {
-                nodes[position].tip = nodes[nodes[position].upstream!].tip
+                let tip = nodes[nodes[position].upstream!].tip
+                if nodes[position].tip != tip {
+                    nodes[position].tip = tip
+                    versions[number] &+= 1
+                }
                 nodes[position].lastUpstreamContact = now
             }
         }
@@ -129,6 +140,7 @@ struct SimulatedShards {
     mutating func append(on primary: Int) -> Int {
         let id = records.append(after: nodes[primary].tip)
         nodes[primary].tip = id
+        versions[nodes[primary].shard] &+= 1
         return id
     }
 
@@ -170,6 +182,7 @@ struct SimulatedShards {
         nodes[position].upstream = primary
         if rewind { nodes[position].tip = records.commonAncestor(nodes[position].tip, nodes[primary].tip) }
         nodes[position].lastUpstreamContact = now
+        versions[nodes[position].shard] &+= 1
         replicate(nodes[position].shard, now: now)
     }
 }

@@ -122,6 +122,8 @@ public struct Simulation {
         public let faults: [Fault]
         /// Queue events plus single node probes.
         public var events = 0
+        /// Probe rounds simulated (each probes every node).
+        public var rounds = 0
         /// Times the clock jumped over quiet time.
         public var jumps = 0
         public var acknowledged = 0

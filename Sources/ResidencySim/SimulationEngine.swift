@@ -57,7 +57,15 @@ struct SimulationEngine {
     /// effect that did not fail, a fault. Only after `quietHorizon` without one, and with no
     /// effect running, may the clock jump.
     var lastChange = 0
-    var lastProbes: [NodeProbe] = []
+    /// Per node position: the probe the coordinator last got; empty until the first round
+    /// of a coordinator (which gets every probe).
+    var delivered: [NodeProbe] = []
+    /// Per shard number: its version at its last probe, and whether a standby's silence
+    /// grew then (its probes change every round until it streams again).
+    var probedVersion: [Int] = []
+    var silent: [Bool] = []
+    /// Per shard number: its version when `checkWritablePrimaries` last looked.
+    var checkedVersion: [Int] = []
     let regionOfShard: [RegionID]
 
     init(topology: Topology, settings: Simulation.Settings, seed: UInt64) {
@@ -77,6 +85,9 @@ struct SimulationEngine {
         awaitingRecovery = Array(repeating: [], count: shards.shardIDs.count)
         recordedPrimary = topology.shards.map { shards.position($0.initialPrimary) }
         regionOfShard = topology.shards.map(\.region)
+        probedVersion = Array(repeating: -1, count: shards.shardIDs.count)
+        silent = Array(repeating: false, count: shards.shardIDs.count)
+        checkedVersion = Array(repeating: -1, count: shards.shardIDs.count)
     }
 
     var instant: Instant { Instant(.milliseconds(now)) }
@@ -117,6 +128,7 @@ struct SimulationEngine {
                 lastToken += 1
                 leader = lastToken
                 driver = CoordinatorDriver(topology: topology)
+                delivered = []
                 handle(driver.step(now: instant, inputs: .init(lease: .acquired(token: lastToken, snapshot: journal.snapshot(held: held)))))
             case let .faultStarts(index):
                 start(index)
@@ -131,28 +143,42 @@ struct SimulationEngine {
         return result
     }
 
-    /// One probe of every node, in one coordinator step. With no clients writing, a run of
-    /// quiet rounds lets the clock jump to shortly before the next scheduled event: nothing
-    /// can change in between, and two rounds before it every node is probed afresh.
+    /// One probe of every node, in one coordinator step. Only probes that differ from what
+    /// the coordinator last got travel; the rest arrive as "unchanged at this instant"
+    /// (`Inputs.probesUnchangedAt`), and only shards that changed since their last probe,
+    /// or have a standby whose silence grows, are probed at all. With no clients writing, a
+    /// run of quiet rounds lets the clock jump to shortly before the next scheduled event or
+    /// the coordinator's next timer (a running effect's end is such an event): nothing can
+    /// change in between, and one round before it every node is probed afresh (the
+    /// coordinator then knows what it would know had every round been simulated).
     mutating func probeRound(stop: Int) {
         var next = now + probeInterval
         if leader != nil {
+            let full = delivered.isEmpty
+            if full { delivered = Array(repeating: .unreachable, count: shards.nodes.count) }
             var probes: [CoordinatorDriver.Probe] = []
-            probes.reserveCapacity(shards.nodes.count)
-            for position in shards.nodes.indices {
-                probes.append(.init(node: shards.nodes[position].id, probe: shards.probe(at: position, now: now), at: instant))
+            for shard in shards.shardIDs.indices where full || silent[shard] || probedVersion[shard] != shards.versions[shard] {
+                probedVersion[shard] = shards.versions[shard]
+                var growing = false
+                for position in shards.shardNodes[shard] {
+                    let probe = shards.probe(at: position, now: now)
+                    if case let .reachable(report) = probe, let since = report.sinceUpstreamMessage, since != .zero { growing = true }
+                    guard full || probe != delivered[position] else { continue }
+                    if full || Self.withoutSilence(probe) != Self.withoutSilence(delivered[position]) { lastChange = now }
+                    delivered[position] = probe
+                    probes.append(.init(node: shards.nodes[position].id, probe: probe, at: instant))
+                }
+                silent[shard] = growing
             }
-            result.events += probes.count
-            let seen = probes.map { Self.withoutSilence($0.probe) }
-            if seen != lastProbes {
-                lastChange = now
-                lastProbes = seen
-            }
-            handle(driver.step(now: instant, inputs: .init(probes: probes, heldZones: held)))
+            result.events += shards.nodes.count
+            result.rounds += 1
+            handle(driver.step(now: instant, inputs: .init(probes: probes, probesUnchangedAt: full ? nil : instant, heldZones: held)))
         }
         checkWritablePrimaries()
-        if !settings.clients, running.isEmpty, now - lastChange >= quietHorizon {
-            next = max(next, min(queue.nextTime() ?? stop, stop) - 2 * probeInterval)
+        if !settings.clients, now - lastChange >= quietHorizon {
+            var until = min(queue.nextTime() ?? stop, stop)
+            if let wake = driver.nextWake(after: instant) { until = min(until, Int(wake.sinceOrigin.inMilliseconds)) }
+            next = max(next, until - probeInterval)
             if next > now + probeInterval { result.jumps += 1 }
         }
         queue.push(next, .probeTick)
@@ -380,8 +406,10 @@ struct SimulationEngine {
         availability.set(shards.shardIDs[number], up: shards.acceptsCommits(number, recorded: recordedPrimary[number]), at: now)
     }
 
+    /// At most one primary of a shard acknowledges; looked at where something changed.
     mutating func checkWritablePrimaries() {
-        for (number, members) in shards.shardNodes.enumerated() {
+        for (number, members) in shards.shardNodes.enumerated() where checkedVersion[number] != shards.versions[number] {
+            checkedVersion[number] = shards.versions[number]
             var writable = 0
             for member in members where shards.acknowledges(member) { writable += 1 }
             if writable > 1 { checker.writablePrimaries(members.filter(shards.acknowledges), of: number, now: now) }
