@@ -10,7 +10,11 @@ public enum SLAForecastReport {
                 + "of \(topologyDirectory): \(outcome.shards) shard(s), \(outcome.nodes) node(s), \(forecast.shardMonths) shard-months",
             "failure model: zone MTBF \(DrillReport.format(outcome.zoneMTBFHours / 24)) days, MTTR \(DrillReport.format(outcome.zoneMTTRMinutes)) min; "
                 + "coordinator MTBF \(outcome.coordinatorMTBFHours > 0 ? DrillReport.format(outcome.coordinatorMTBFHours / 24) + " days" : "never")"
-                + (outcome.effectScale == 1 ? "" : "; effect durations x\(DrillReport.format(outcome.effectScale, digits: 2)) (calibrated)"),
+                + (outcome.effectScale == 1 ? "" : "; effect durations x\(DrillReport.format(outcome.effectScale, digits: 2))")
+                + (outcome.calibration.map {
+                    " (calibrated: real power-loss RTO median \(Int($0.realMedianMilliseconds)) ms over \($0.recoveries) shard recoveries, "
+                        + "simulated \(Int($0.simulatedMedianMilliseconds)) ms)"
+                } ?? ""),
             "simulated: \(outcome.zoneFaults) zone failure(s), \(outcome.coordinatorCrashes) coordinator crash(es), \(outcome.promotions) promotion(s), "
                 + "\(outcome.events) events",
             "",

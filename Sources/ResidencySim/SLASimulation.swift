@@ -59,6 +59,23 @@ public struct SLASimulation: Sendable {
         public let failedSeeds: [UInt64]
         public let violations: [String]
         public let forecast: SLAForecast
+        /// Where `effectScale` came from, when calibrated against real drills.
+        public var calibration: Calibration?
+    }
+
+    /// Step durations fitted to real drills (`simulate sla --calibrate-from`).
+    public struct Calibration: Sendable, Codable, Equatable {
+        /// The median RTO of the drills' power losses, and how many shard recoveries it is of.
+        public let realMedianMilliseconds: Double
+        public let recoveries: Int
+        /// The simulated median at the fitted scale.
+        public let simulatedMedianMilliseconds: Double
+
+        public init(realMedianMilliseconds: Double, recoveries: Int, simulatedMedianMilliseconds: Double) {
+            self.realMedianMilliseconds = realMedianMilliseconds
+            self.recoveries = recoveries
+            self.simulatedMedianMilliseconds = simulatedMedianMilliseconds
+        }
     }
 
     let topology: Topology

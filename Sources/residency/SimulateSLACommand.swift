@@ -86,6 +86,7 @@ struct SimulateSLACommand: ParsableCommand {
         settings.coordinatorMTBFHours = coordinatorMTBFDays * 24
         settings.jobs = jobs
         let progress = Terminal.progress()
+        var calibration: SLASimulation.Calibration?
         if let calibrateFrom {
             let measured = try Self.drillPowerLossRTOs(in: calibrateFrom)
             guard !measured.isEmpty else {
@@ -96,12 +97,13 @@ struct SimulateSLACommand: ParsableCommand {
                 throw Failure(message: "cannot calibrate: the simulation measured no RTO on \(topology.topology)", exitCode: Failure.checkFailed)
             }
             settings.effectScale = scale
-            progress("calibrated: real power-loss RTO median \(Int(target)) ms (\(measured.count) shard recoveries); simulated \(Int(median)) ms with step durations x\(String(format: "%.2f", scale))")
+            calibration = SLASimulation.Calibration(realMedianMilliseconds: target, recoveries: measured.count, simulatedMedianMilliseconds: median)
         }
         let total = runs
-        let outcome = SLASimulation(topology: loaded, settings: settings).runAll { done in
+        var outcome = SLASimulation(topology: loaded, settings: settings).runAll { done in
             if done % max(1, total / 10) == 0 || done == total { progress("\(done)/\(total) runs") }
         }
+        outcome.calibration = calibration
         if let html {
             do {
                 try SLAForecastReport.html(outcome, topologyDirectory: topology.topology).write(toFile: html, atomically: true, encoding: .utf8)

@@ -177,6 +177,49 @@ import Glibc
         #expect(try CommandRunner.launch([TestTopology.executable, "simulate", "--random", "--runs", "0"]).status == 64)
     }
 
+    @Test func simulateSLAPrintsTheDistributionAsTextJSONAndHTML() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let regions = root.appendingPathComponent("regions").path
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("sla-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let html = scratch.appendingPathComponent("sla.html").path
+        let base = [TestTopology.executable, "simulate", "sla", "--months", "2", "--runs", "6", "--zone-mtbf-days", "20", "--topology", regions]
+        let text = try CommandRunner.launch(base + ["--html", html])
+        #expect(text.status == 0, "\(text.text)")
+        for expected in ["monthly uptime of a shard", "p50", "p1", "worst", "premium", "enterprise", "below target", "expected credit"] {
+            #expect(text.text.contains(expected), "no '\(expected)' in:\n\(text.text)")
+        }
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        #expect(page.contains("<svg") && page.contains("</html>"))
+        let json = try CommandRunner.launch(base + ["--json", "--jobs", "1"])
+        let again = try CommandRunner.launch(base + ["--json", "--jobs", "2"])
+        #expect(json.status == 0)
+        #expect(json.text == again.text, "the same options give the same output, whatever --jobs")
+        let document = try JSONSerialization.jsonObject(with: Data(json.text.utf8)) as? [String: Any]
+        let forecast = document?["forecast"] as? [String: Any]
+        #expect(forecast?["shard_months"] as? Int == 6 * 2 * 3)
+        #expect((forecast?["tiers"] as? [[String: Any]])?.count == 2)
+
+        // Calibration from drill results: a power loss recovered in 900 and 1,100 ms.
+        let drills = scratch.appendingPathComponent("drills")
+        try FileManager.default.createDirectory(at: drills, withIntermediateDirectories: true)
+        try #"{"faults": [{"action": "power-loss", "zone": "us-east-a"}], "recovery": [{"shard": "us-east-1", "rto_ms": 900}, {"shard": "us-east-2", "rto_ms": 1100}]}"#
+            .write(to: drills.appendingPathComponent("one.json"), atomically: true, encoding: .utf8)
+        let calibrated = try CommandRunner.launch(base + ["--calibrate-from", drills.path])
+        #expect(calibrated.status == 0, "\(calibrated.text)")
+        #expect(calibrated.text.contains("real power-loss RTO median 900 ms"), "\(calibrated.text)")
+        let empty = scratch.appendingPathComponent("empty")
+        try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
+        #expect(try CommandRunner.launch(base + ["--calibrate-from", empty.path]).status == 65)
+
+        for bad in [["--months", "0"], ["--runs", "2000000"], ["--zone-mtbf-days", "nan"], ["--html", scratch.appendingPathComponent("x.txt").path]] {
+            let refused = try CommandRunner.launch(base + bad)
+            #expect(refused.status == 64, "\(bad): \(refused.text)")
+            #expect(refused.text.contains(bad[1]), "the offending value is named: \(refused.text)")
+        }
+    }
+
     @Test func aWrongCommandLineExits64() throws {
         let topology = try TestTopology(regions: ["solo"], zones: 2)
         defer { topology.destroy() }

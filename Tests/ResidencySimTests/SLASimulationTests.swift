@@ -27,3 +27,24 @@ import Testing
         #expect(result.rounds < 3_000, "\(result.rounds) probe rounds: the quiet hours were simulated probe by probe")
     }
 }
+
+extension SLASimulationTests {
+    /// The forecast of a seed range is the same however many runs go side by side, and a
+    /// seed's run is the same twice.
+    @Test func theOutcomeDoesNotDependOnJobs() throws {
+        var settings = SLASimulation.Settings()
+        settings.months = 2
+        settings.runs = 6
+        settings.zoneMTBFHours = 24 * 10  // failures often enough to see some in two months
+        settings.jobs = 1
+        let one = SLASimulation(topology: Self.topology, settings: settings).runAll()
+        settings.jobs = 2
+        let two = SLASimulation(topology: Self.topology, settings: settings).runAll()
+        #expect(one == two)
+        #expect(one.zoneFaults > 0 && one.promotions > 0, "\(one.zoneFaults) zone faults, \(one.promotions) promotions")
+        #expect(one.failedSeeds.isEmpty, "\(one.violations)")
+        #expect(one.forecast.shardMonths == 6 * 2 * Self.topology.shards.count)
+        let simulation = SLASimulation(topology: Self.topology, settings: settings)
+        #expect(simulation.run(seed: 3) == simulation.run(seed: 3))
+    }
+}
