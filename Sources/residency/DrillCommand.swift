@@ -68,7 +68,7 @@ struct DrillCommand: ParsableCommand {
                               progress: { progress(`repeat` > 1 ? "[\(round)/\(`repeat`)] \($0)" : $0) })
             let result = try drill.run()
             results.append(result)
-            try keep(result, in: directory)
+            try Self.keep(result, in: directory)
             if `repeat` > 1 {
                 let moves = result.checker.moves.map { finding in
                     "; move of \(finding.move.tenant) \(finding.move.outcome)" + (finding.move.catchUpMs.map { ", copy end to switch \($0) ms" } ?? "")
@@ -102,7 +102,8 @@ struct DrillCommand: ParsableCommand {
         if !results.allSatisfy(\.verdict.passed) { throw ExitCode(Failure.checkFailed) }
     }
 
-    private func keep(_ result: DrillResult, in directory: StateDirectory) throws {
+    /// Keeps a drill's full result in <state>/drills/ (where `simulate sla --calibrate-from` reads them).
+    static func keep(_ result: DrillResult, in directory: StateDirectory) throws {
         let folder = directory.path + "/drills"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try DrillReport.json(result).write(toFile: "\(folder)/\(result.startedAtMs)-\(result.scenario.name).json", atomically: true, encoding: .utf8)

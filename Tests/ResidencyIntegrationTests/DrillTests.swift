@@ -157,6 +157,32 @@ import Testing
         #expect(invalid.text.contains("impossible.yaml:6:12: unknown realm 'nowhere'"), "\(invalid.text)")
     }
 
+    /// `residency chaos --rounds 2`: two random rounds on the real processes, each written
+    /// out as a scenario that `residency drill` accepts, each with its verdict.
+    @Test func chaosRunsTwoRandomRoundsAndWritesReplayableScenarios() throws {
+        let loadedTopology = try TopologyLoader.load(directory: topology.topologyDirectory)
+        // A seed whose two rounds are short (CI time), at least one of them with two episodes.
+        let seed = try #require((UInt64(1)...200).first { seed in
+            let rounds = (1...2).compactMap { ChaosPlan.scenario(topology: loadedTopology, topologyDirectory: topology.topologyDirectory, seed: seed, round: $0) }
+            return rounds.allSatisfy { $0.duration <= .seconds(30) } && rounds.contains { $0.summary.contains(",") }
+        })
+        let out = topology.root + "/chaos"
+        let run = try topology.residency(["chaos", "--seed", "\(seed)", "--rounds", "2", "--out", out, "--topology", topology.topologyDirectory, "--json"])
+        #expect(run.status == 0, "\(run.text.suffix(3000))")
+        let document = try JSONSerialization.jsonObject(with: Data(run.text.utf8)) as? [String: Any]
+        let rounds = document?["rounds"] as? [[String: Any]] ?? []
+        #expect(rounds.count == 2)
+        #expect(rounds.allSatisfy { $0["passed"] as? Bool == true && $0["lost_acknowledged"] as? Int == 0 }, "\(rounds)")
+        for round in 1...2 {
+            let file = "\(out)/chaos-\(seed)-\(round).yaml"
+            #expect(FileManager.default.fileExists(atPath: file))
+            let check = try topology.residency(["drill", file, "--check"])
+            #expect(check.status == 0, "\(check.text)")
+            let replayed = try ScenarioLoader.load(file: file).scenario
+            #expect(replayed == ChaosPlan.scenario(topology: loadedTopology, topologyDirectory: topology.topologyDirectory, seed: seed, round: round))
+        }
+    }
+
     func moveScenario(_ name: String, _ body: String) throws -> (ScenarioLoader.Loaded, Topology) {
         let text = "name: \(name)\ndescription: test\ntopology: \(topology.topologyDirectory)\n" + body
         let loaded = try ScenarioLoader.load(file: "\(name).yaml", text: text)
