@@ -41,6 +41,8 @@ public struct Simulation {
         case promoteBeforeSynchronousStandbys = "promote-before-synchronous-standbys"
         /// Acknowledge a commit without waiting for a synchronous standby.
         case acknowledgeWithoutStandby = "acknowledge-without-standby"
+        /// Leave a former primary running: the failover's fence step and rule 5's fence do nothing.
+        case skipFence = "skip-fence"
     }
 
     public enum FaultKind: String, Sendable, Codable, CaseIterable {
@@ -84,14 +86,25 @@ public struct Simulation {
         public var coordinatorCrashAfter: String?
         /// `node-crash`: the shard whose member in `zone` crashes.
         public var shard: ShardID?
+        /// The fault strikes the zone of this shard's primary when it starts (a drill's
+        /// `primary_of`); `zone` is then set to it.
+        public var primaryOf: ShardID?
 
-        public init(kind: FaultKind, zone: ZoneID, atMilliseconds: Int, forMilliseconds: Int, coordinatorCrashAfter: String? = nil, shard: ShardID? = nil) {
+        public init(kind: FaultKind, zone: ZoneID, atMilliseconds: Int, forMilliseconds: Int, coordinatorCrashAfter: String? = nil, shard: ShardID? = nil,
+                    primaryOf: ShardID? = nil) {
             self.kind = kind
             self.zone = zone
             self.atMilliseconds = atMilliseconds
             self.forMilliseconds = forMilliseconds
             self.coordinatorCrashAfter = coordinatorCrashAfter
             self.shard = shard
+            self.primaryOf = primaryOf
+        }
+
+        /// The same fault, striking `zone`.
+        func striking(zone: ZoneID) -> Fault {
+            Fault(kind: kind, zone: zone, atMilliseconds: atMilliseconds, forMilliseconds: forMilliseconds,
+                  coordinatorCrashAfter: coordinatorCrashAfter, shard: shard, primaryOf: primaryOf)
         }
 
         /// The nodes it strikes, of `nodes`.
@@ -119,7 +132,7 @@ public struct Simulation {
     public struct Result: Sendable, Codable, Equatable {
         public var version = 2
         public let seed: UInt64
-        public let faults: [Fault]
+        public var faults: [Fault]
         /// Queue events plus single node probes.
         public var events = 0
         /// Probe rounds simulated (each probes every node).

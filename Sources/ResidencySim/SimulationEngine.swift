@@ -74,7 +74,10 @@ struct SimulationEngine {
         random = SeededRandom(seed: seed)
         shards = SimulatedShards(topology: topology)
         driver = CoordinatorDriver(topology: topology)
-        let faults = settings.schedule ?? Simulation.schedule(topology, settings: settings, random: &random)
+        // Drawn from a stream of their own: a run given the same faults as a schedule
+        // (a replay, a shortened schedule) draws everything else exactly as the first.
+        var scheduleRandom = SeededRandom(seed: seed ^ 0x5CED_F00D_5CED_F00D)
+        let faults = settings.schedule ?? Simulation.schedule(topology, settings: settings, random: &scheduleRandom)
         result = Simulation.Result(seed: seed, faults: faults)
         journal = SimulatedJournal(topology: topology)
         let shards = self.shards
@@ -235,10 +238,12 @@ struct SimulationEngine {
     }
 
     /// The leading coordinator dies (or loses its lease); a successor takes over once the lease has expired.
-    mutating func crash() {
+    /// A successor takes over once the lease expires, or after `downFor` ms when longer
+    /// (a drill's coordinator that stays dead until `coordinator-restart`).
+    mutating func crash(downFor: Int = 0) {
         guard leader != nil else { return }
         leader = nil
-        queue.push(now + Int(settings.leaseTTL.inMilliseconds), .takeover)
+        queue.push(now + max(Int(settings.leaseTTL.inMilliseconds), downFor), .takeover)
     }
 
     /// How long an effect takes, drawn per effect (ms).
@@ -310,12 +315,12 @@ struct SimulationEngine {
                 promote(at(operation.to))
             case .fence:
                 // Power fencing: the old primary stays down whether it answers or not.
-                shards[at(operation.from)].up = false
+                if settings.broken != .skipFence { shards[at(operation.from)].up = false }
             }
             return .event(.stepDone(operation.shard, operation.step))
         case let .fence(node, _):
             guard at(node) >= 0 else { return .event(.fenceFailed(node, unreachable(node))) }
-            shards[at(node)].up = false
+            if settings.broken != .skipFence { shards[at(node)].up = false }
             return .event(.fenced(node))
         case let .rejoin(node, primary, rewind, _):
             guard at(node) >= 0, at(primary) >= 0, shards.coordinatorReaches(at(node), evenWhenDown: true), !held.contains(node.zone) else {
@@ -424,6 +429,11 @@ struct SimulationEngine {
     }
 
     mutating func start(_ index: Int) {
+        if let shard = result.faults[index].primaryOf, let number = shards.shardNumber[shard],
+           let primary = recordedPrimary[number] ?? topology.shard(shard).flatMap({ shards.position($0.initialPrimary) }) {
+            // `primary_of`: the zone of that shard's primary now.
+            result.faults[index] = result.faults[index].striking(zone: shards[primary].id.zone)
+        }
         let fault = result.faults[index]
         lastChange = now
         let struck = targets(fault)
@@ -436,7 +446,7 @@ struct SimulationEngine {
         if settings.holdZones, fault.kind.isHeld { held.insert(fault.zone) }
         switch fault.kind {
         case .coordinatorCrash:
-            crash()
+            crash(downFor: fault.forMilliseconds)
         case .leaseLoss:
             // Alive but deposed: its running effects still finish; nothing new starts.
             if leader != nil { handle(driver.step(now: instant, inputs: .init(lease: .lost))) }
