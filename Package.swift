@@ -84,7 +84,7 @@ let package = Package(
             path: "bench/MoveBench"
         ),
         .testTarget(name: "ResidencyCoreTests", dependencies: ["ResidencyCore"]),
-        .testTarget(name: "ResidencySimTests", dependencies: ["ResidencySim", "ResidencyCore"]),
+        .testTarget(name: "ResidencySimTests", dependencies: ["ResidencySim", "ResidencyCore", "ResidencyConfig"]),
         .testTarget(name: "ResidencyConfigTests", dependencies: ["ResidencyConfig", "ResidencyCore", "ResidencyReport"]),
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.
         .testTarget(

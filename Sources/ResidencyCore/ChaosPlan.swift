@@ -23,13 +23,7 @@ public enum ChaosPlan {
         let shards = topology.shards.sorted { $0.id < $1.id }
         guard !shards.isEmpty else { return nil }
         var random = SeededRandom(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(max(0, round)))
-        var tenants: [Scenario.Tenant] = []
-        for region in topology.regions where !region.shards.isEmpty {
-            // The realm of that region alone if there is one, else any realm that holds it.
-            let realms = topology.realms.filter { $0.regions.contains(region.id) }.sorted { ($0.regions.count, $0.id) < ($1.regions.count, $1.id) }
-            guard let realm = realms.first, let name = TenantID(validating: "chaos-\(region.id.rawValue)") else { continue }
-            tenants.append(.init(name: name, realm: realm.id, region: realm.regions.count > 1 ? region.id : nil))
-        }
+        var tenants = tenants(for: topology)
         let mover = moverAndTarget(topology)
         var kinds = Episode.allCases
         if mover == nil { kinds.removeAll { $0 == .moveUnderPowerLoss } }
@@ -77,6 +71,18 @@ public enum ChaosPlan {
             name: name, summary: "residency chaos --seed \(seed), round \(round): \(drawn.map(\.rawValue).joined(separator: ", "))",
             topologyDirectory: topologyDirectory, duration: .seconds(at + 4), tenants: tenants, writersPerTenant: 1,
             writePause: .zero, faults: faults, rtoMax: .seconds(10), rpoMax: 0, slaTier: nil, expectRefused: [], expectUnavailable: [])
+    }
+
+    /// A writing tenant on every region that has shards: `chaos-REGION`, in the realm of
+    /// that region alone when there is one (else a realm holding it, pinned to the region).
+    public static func tenants(for topology: Topology) -> [Scenario.Tenant] {
+        var tenants: [Scenario.Tenant] = []
+        for region in topology.regions where !region.shards.isEmpty {
+            let realms = topology.realms.filter { $0.regions.contains(region.id) }.sorted { ($0.regions.count, $0.id) < ($1.regions.count, $1.id) }
+            guard let realm = realms.first, let name = TenantID(validating: "chaos-\(region.id.rawValue)") else { continue }
+            tenants.append(.init(name: name, realm: realm.id, region: realm.regions.count > 1 ? region.id : nil))
+        }
+        return tenants
     }
 
     /// A tenant pinned to a region of a realm of several regions, a realm that does not hold

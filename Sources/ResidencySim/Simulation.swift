@@ -30,6 +30,8 @@ public struct Simulation {
         public var holdZones = true
         /// Every effect's simulated duration is multiplied by it (calibration against real drills).
         public var effectScale = 1.0
+        /// Shards that may end the run without a primary (a scenario's `expect: unavailable`).
+        public var mayStayDown: Set<ShardID> = []
 
         public init() {}
     }

@@ -510,7 +510,7 @@ struct SimulationEngine {
         }
         availability.close(at: now)
         result.outages = availability.outages
-        if settings.clients { checker.finish(end: now, settleSeconds: Int(settings.settle.inMilliseconds) / 1000) }
+        if settings.clients { checker.finish(end: now, settleSeconds: Int(settings.settle.inMilliseconds) / 1000, exempt: settings.mayStayDown) }
         result.violations = checker.violations
         result.passed = result.violations.isEmpty
     }

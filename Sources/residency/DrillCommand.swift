@@ -48,9 +48,7 @@ struct DrillCommand: ParsableCommand {
 
     func run() throws {
         let loaded = try ScenarioLoader.load(file: scenario)
-        let folder = URL(fileURLWithPath: scenario).deletingLastPathComponent()
-        let topologyPath = loaded.scenario.topologyDirectory.hasPrefix("/")
-            ? loaded.scenario.topologyDirectory : folder.appendingPathComponent(loaded.scenario.topologyDirectory).standardizedFileURL.path
+        let topologyPath = Self.topologyPath(of: loaded.scenario, file: scenario)
         let topology = try TopologyLoader.load(directory: topologyPath)
         try ScenarioLoader.check(loaded, against: topology, file: scenario)
         if check {
@@ -100,6 +98,13 @@ struct DrillCommand: ParsableCommand {
             }
         }
         if !results.allSatisfy(\.verdict.passed) { throw ExitCode(Failure.checkFailed) }
+    }
+
+    /// The topology directory a scenario file names (relative to the file's folder).
+    static func topologyPath(of scenario: Scenario, file: String) -> String {
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent()
+        return scenario.topologyDirectory.hasPrefix("/")
+            ? scenario.topologyDirectory : folder.appendingPathComponent(scenario.topologyDirectory).standardizedFileURL.path
     }
 
     /// Keeps a drill's full result in <state>/drills/ (where `simulate sla --calibrate-from` reads them).

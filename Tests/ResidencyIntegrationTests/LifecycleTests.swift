@@ -177,6 +177,30 @@ import Glibc
         #expect(try CommandRunner.launch([TestTopology.executable, "simulate", "--random", "--runs", "0"]).status == 64)
     }
 
+    @Test func simulateRunsADrillFileAndSavesAFailingRunShortenedForReplayAndForTheRealProcesses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let drill = try CommandRunner.launch([TestTopology.executable, "simulate", root.appendingPathComponent("simulations/zone-power-loss.yaml").path, "--runs", "2"])
+        #expect(drill.status == 0, "\(drill.text)")
+        #expect(drill.text.contains("power-loss of eu-central-") && drill.text.contains("(the zone of eu-central-1's primary)"), "\(drill.text)")
+        let move = try CommandRunner.launch([TestTopology.executable, "simulate", root.appendingPathComponent("simulations/move-under-load.yaml").path])
+        #expect(move.status == 2 && move.text.contains("moves are not simulated"), "\(move.text)")
+        #expect(try CommandRunner.launch([TestTopology.executable, "simulate", "--random", root.appendingPathComponent("simulations/zone-power-loss.yaml").path]).status == 64)
+
+        // A rule broken on purpose (test-only switch): the failing run is shortened and saved.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("failing-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let broken = ["/usr/bin/env", "RESIDENCY_SIMULATE_BROKEN_RULE=acknowledge-without-standby", TestTopology.executable, "simulate"]
+        let failing = try CommandRunner.launch(broken + ["--random", "--seed", "2", "--topology", root.appendingPathComponent("regions").path, "--save-failing", folder])
+        #expect(failing.status == 1, "\(failing.text)")
+        #expect(failing.text.contains("shortened schedule ("), "\(failing.text)")
+        #expect(failing.text.contains("replay: residency simulate \(folder)/sim-2.json --seed 2"), "\(failing.text)")
+        let replayed = try CommandRunner.launch(broken + ["\(folder)/sim-2.json", "--seed", "2"])
+        #expect(replayed.status == 1)
+        #expect(replayed.text.contains("VIOLATION"), "\(replayed.text)")
+        let check = try CommandRunner.launch([TestTopology.executable, "drill", "\(folder)/sim-2.yaml", "--check"])
+        #expect(check.status == 0, "the saved drill is valid for the real processes: \(check.text)")
+    }
+
     @Test func simulateSLAPrintsTheDistributionAsTextJSONAndHTML() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let regions = root.appendingPathComponent("regions").path
