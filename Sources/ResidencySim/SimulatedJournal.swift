@@ -19,6 +19,7 @@ struct SimulatedJournal {
     }
 
     func primary(of shard: ShardID) -> NodeID? { records[shard]?.primary }
+    func epoch(of shard: ShardID) -> Int64 { records[shard]?.epoch ?? 0 }
 
     func snapshot(held: Set<ZoneID>) -> ControlSnapshot {
         ControlSnapshot(shards: order.compactMap { records[$0] }, needsRewind: needsRewind,

@@ -32,8 +32,52 @@ public struct Simulation {
         public var effectScale = 1.0
         /// Shards that may end the run without a primary (a scenario's `expect: unavailable`).
         public var mayStayDown: Set<ShardID> = []
+        /// A residency move during the run, decided by Core's `MoveDriver`.
+        public var move: MoveOrder?
+        /// A zone fault that strikes when the move journals a phase.
+        public var moveFault: MoveFault?
 
         public init() {}
+    }
+
+    /// A move of a tenant (`sim-mover`, writing every `writeInterval` from the start) on
+    /// shard `from` to the realm and region of shard `to`, started at `atMilliseconds`.
+    public struct MoveOrder: Sendable, Equatable {
+        public let from: ShardID
+        public let to: ShardID
+        public let atMilliseconds: Int
+
+        public init(from: ShardID, to: ShardID, atMilliseconds: Int) {
+            self.from = from
+            self.to = to
+            self.atMilliseconds = atMilliseconds
+        }
+    }
+
+    /// A power loss (or partition) of the zone of the move's source (or target) primary,
+    /// the moment the move journals `phase`.
+    public struct MoveFault: Sendable, Equatable {
+        public let phase: MovePhase
+        public let onTarget: Bool
+        public let kind: FaultKind
+        public let forMilliseconds: Int
+
+        public init(phase: MovePhase, onTarget: Bool, kind: FaultKind = .powerLoss, forMilliseconds: Int = 5_000) {
+            self.phase = phase
+            self.onTarget = onTarget
+            self.kind = kind
+            self.forMilliseconds = forMilliseconds
+        }
+    }
+
+    /// How the run's move ended.
+    public struct MoveResult: Sendable, Codable, Equatable {
+        /// Every phase it journaled, in order; the last is where it ended.
+        public let phases: [String]
+        public let acknowledgedRows: Int
+        /// The tenant's rows on the shard it is routed to at the end.
+        public let rowsWhereRouted: Int
+        public let routedTo: String
     }
 
     /// A rule the simulated Runtime breaks on purpose (`Settings.broken`).
@@ -45,6 +89,9 @@ public struct Simulation {
         case acknowledgeWithoutStandby = "acknowledge-without-standby"
         /// Leave a former primary running: the failover's fence step and rule 5's fence do nothing.
         case skipFence = "skip-fence"
+        /// A move's verification reports success without waiting for the target to apply
+        /// everything up to the freeze, or comparing: the switch happens unverified.
+        case switchBeforeVerification = "switch-before-verification"
     }
 
     public enum FaultKind: String, Sendable, Codable, CaseIterable {
@@ -132,7 +179,7 @@ public struct Simulation {
     }
 
     public struct Result: Sendable, Codable, Equatable {
-        public var version = 2
+        public var version = 3
         public let seed: UInt64
         public var faults: [Fault]
         /// Queue events plus single node probes.
@@ -150,6 +197,7 @@ public struct Simulation {
         public var outages: [Outage] = []
         public var violations: [String] = []
         public var passed = true
+        public var move: MoveResult?
     }
 
     let topology: Topology

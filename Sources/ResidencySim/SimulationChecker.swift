@@ -71,6 +71,29 @@ struct SimulationChecker {
         }
     }
 
+    /// A rule of the run itself could not be set up (a move no realm allows).
+    mutating func report(_ now: Int, _ message: String) { violate(now, message) }
+
+    /// A moving tenant is writable on exactly one shard: once routed to the target, its
+    /// source stays fenced.
+    mutating func moveRouting(routedToTarget: Bool, sourceFenced: Bool, now: Int) {
+        if routedToTarget && !sourceFenced { violate(now, "the moving tenant is writable on its source and its target at once") }
+    }
+
+    /// At the end of a move: every acknowledged row of the tenant is on the shard it is
+    /// routed to, exactly once; and the move ended (it has no step left to take).
+    mutating func moveEnded(acknowledged: Set<Int>, visible: [Int], shard: ShardID, finished: Bool, phase: MovePhase, end: Int) {
+        let present = Set(visible)
+        let lost = acknowledged.subtracting(present).sorted()
+        if !lost.isEmpty {
+            violate(end, "the moving tenant's acknowledged row(s) \(lost.prefix(5).map(String.init).joined(separator: ", "))\(lost.count > 5 ? " ..." : "") (\(lost.count) in all) are not on \(shard), where it is routed")
+        }
+        if present.count != visible.count {
+            violate(end, "the moving tenant has \(visible.count - present.count) duplicated row(s) on \(shard)")
+        }
+        if !finished { violate(end, "the move did not end: still at \(phase.rawValue) when the run ended") }
+    }
+
     private mutating func violate(_ now: Int, _ message: String) {
         violations.append("at \(now) ms: \(message)")
     }

@@ -18,6 +18,13 @@ struct SimulationEngine {
         case flap(Int)
         /// A successor coordinator takes the lease.
         case takeover
+        /// The move's first step; the moving tenant writes; a move step ends; a move's wait ends.
+        case moveStarts
+        case tenantWrite
+        case moveStepDone(MoveDriver.Step)
+        case moveWoke
+        /// A zone fault armed at a move phase ends (`Settings.moveFault`).
+        case moveFaultEnds(Int)
     }
 
     let topology: Topology
@@ -32,7 +39,7 @@ struct SimulationEngine {
     var availability: AvailabilityLog
     var held: Set<ZoneID> = []
     /// Per shard number: commits waiting for a synchronous standby (record, primary, since).
-    var waiting: [[(id: Int, primary: Int, since: Int)]]
+    var waiting: [[(id: Int, primary: Int, since: Int, row: Int?)]]
     /// Per shard number: the primary the journal records (where clients go first).
     var recordedPrimary: [Int?]
     /// Per shard number: faults that hit its primary and wait for its first acknowledgement.
@@ -67,6 +74,8 @@ struct SimulationEngine {
     /// Per shard number: its version when `checkWritablePrimaries` last looked.
     var checkedVersion: [Int] = []
     let regionOfShard: [RegionID]
+    /// The run's residency move (`Settings.move`).
+    var move: SimulatedMove?
 
     init(topology: Topology, settings: Simulation.Settings, seed: UInt64) {
         self.topology = topology
@@ -101,6 +110,12 @@ struct SimulationEngine {
         queue.push(0, .probeTick)
         if settings.clients {
             for shard in shards.shardIDs.indices { queue.push(random.below(Int(settings.writeInterval.inMilliseconds)), .write(shard)) }
+        }
+        if let order = settings.move {
+            move = SimulatedMove(order: order, topology: topology, shards: shards)
+            if move == nil { checker.report(0, "no realm lets a tenant of \(order.from) move to \(order.to)'s region") }
+            queue.push(order.atMilliseconds, .moveStarts)
+            queue.push(random.below(Int(settings.writeInterval.inMilliseconds)), .tenantWrite)
         }
         for (index, fault) in result.faults.enumerated() {
             queue.push(fault.atMilliseconds, .faultStarts(index))
@@ -139,6 +154,21 @@ struct SimulationEngine {
                 heal(index)
             case let .flap(index):
                 flap(index)
+            case .moveStarts:
+                if var current = move {
+                    let actions = current.driver.start(now: instant)
+                    move = current
+                    carryOut(actions)
+                }
+            case .tenantWrite:
+                tenantWrite()
+                queue.push(now + Int(settings.writeInterval.inMilliseconds), .tenantWrite)
+            case let .moveStepDone(step):
+                moveStepDone(step)
+            case .moveWoke:
+                feedMove(.woke)
+            case let .moveFaultEnds(index):
+                heal(index)
             }
         }
         now = stop
@@ -373,7 +403,7 @@ struct SimulationEngine {
         if settings.broken == .acknowledgeWithoutStandby {
             acknowledge(id, of: shard, by: primary)
         } else {
-            waiting[shard].append((id, primary, now))
+            waiting[shard].append((id, primary, now, nil))
         }
         queue.push(now + 1 + random.below(4), .replicate(shard))
     }
@@ -386,6 +416,7 @@ struct SimulationEngine {
         for commit in pending {
             if shards.mayAcknowledge(commit.id, on: commit.primary) {
                 acknowledge(commit.id, of: shard, by: commit.primary)
+                if let row = commit.row { move?.acknowledged.insert(row) }
             } else if now - commit.since >= 1_000 {
                 result.unacknowledged += 1
             } else {
@@ -511,6 +542,7 @@ struct SimulationEngine {
         availability.close(at: now)
         result.outages = availability.outages
         if settings.clients { checker.finish(end: now, settleSeconds: Int(settings.settle.inMilliseconds) / 1000, exempt: settings.mayStayDown) }
+        finishMove()
         result.violations = checker.violations
         result.passed = result.violations.isEmpty
     }
