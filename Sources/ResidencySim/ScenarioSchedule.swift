@@ -8,16 +8,56 @@ public enum ScenarioSchedule {
     public struct Unsupported: Error, Sendable, CustomStringConvertible {
         public let actions: [String]
         public var description: String {
-            "the simulator does not run \(actions.joined(separator: ", ")) yet (moves are not simulated): run the scenario with `residency drill`"
+            "the simulator does not run \(actions.joined(separator: ", ")) yet: run the scenario with `residency drill`"
         }
     }
 
-    /// The scenario's faults as a simulation schedule: a power loss or partition lasts until
-    /// the next `heal` (or the end), striking the zone named or the zone of `primary_of`'s
-    /// primary when it starts; `crash-primary` is a node crash of that primary (Core
-    /// restarts it); a `coordinator-crash` lasts until `coordinator-restart`;
-    /// `coordinator-crash-at STEP` makes the leader die after journaling STEP of the next
-    /// zone fault's failover (a successor leads once the lease expires).
+    /// The scenario as simulation settings: its faults as a schedule (a power loss or
+    /// partition lasts until the next `heal`, or the end, striking the zone named or the zone
+    /// of `primary_of`'s primary when it starts; `crash-primary` is a node crash of that
+    /// primary, which Core restarts; a `coordinator-crash` lasts until `coordinator-restart`;
+    /// `coordinator-crash-at STEP` makes the leader die after journaling STEP of the next zone
+    /// fault's failover), and its first move: the tenant placed as the drill places tenants,
+    /// the target as `MovePlanner` picks it, a fault waiting for a move phase as
+    /// `Settings.moveFault` (on the move's source or target). A second move, or a fault
+    /// waiting for a phase on a third shard, is `Unsupported`.
+    public static func settings(of scenario: Scenario, topology: Topology) throws(Unsupported) -> Simulation.Settings {
+        var settings = Simulation.Settings()
+        settings.duration = scenario.duration
+        settings.mayStayDown = Set(scenario.expectUnavailable)
+        let moves = scenario.faults.filter { $0.action == .move }
+        if moves.count > 1 { throw Unsupported(actions: ["a second move"]) }
+        if let order = moves.first?.move {
+            var counts: [ShardID: Int] = [:]
+            var placed: [TenantID: ShardID] = [:]
+            for tenant in scenario.tenants {
+                guard let shard = try? Placement.shard(forRealm: tenant.realm, region: tenant.region, in: topology, tenantsPerShard: counts) else { continue }
+                counts[shard, default: 0] += 1
+                placed[tenant.name] = shard
+            }
+            guard let from = placed[order.tenant],
+                  let to = try? Placement.shard(forRealm: order.toRealm, region: order.toRegion, in: topology, tenantsPerShard: counts)
+            else { throw Unsupported(actions: ["a move whose tenant or target cannot be placed"]) }
+            settings.move = .init(from: from, to: to, atMilliseconds: Int(moves[0].at.inMilliseconds), toRealm: order.toRealm, expect: order.expect)
+            if let waiting = scenario.faults.first(where: { $0.atMovePhase != nil }), let phase = waiting.atMovePhase {
+                guard waiting.action == .powerLoss || waiting.action == .partition, let shard = waiting.primaryOf, shard == from || shard == to else {
+                    throw Unsupported(actions: ["a fault waiting for a move phase other than a power loss or partition of the move's source or target primary"])
+                }
+                let heal = scenario.faults.first { $0.action == .heal && $0.at > waiting.at }.map { Int($0.at.inMilliseconds) } ?? Int(scenario.duration.inMilliseconds)
+                settings.moveFault = .init(phase: phase, onTarget: shard == to && shard != from, kind: waiting.action == .powerLoss ? .powerLoss : .partition,
+                                           healAtMilliseconds: heal)
+            }
+        }
+        settings.schedule = try faults(of: Scenario(
+            name: scenario.name, summary: scenario.summary, topologyDirectory: scenario.topologyDirectory, duration: scenario.duration,
+            tenants: scenario.tenants, writersPerTenant: scenario.writersPerTenant, writePause: scenario.writePause,
+            faults: scenario.faults.filter { $0.action != .move && $0.atMovePhase == nil }, rtoMax: scenario.rtoMax, rpoMax: scenario.rpoMax,
+            slaTier: scenario.slaTier, expectRefused: scenario.expectRefused, expectUnavailable: scenario.expectUnavailable), topology: topology)
+        return settings
+    }
+
+    /// The scenario's faults as a simulation schedule (see `settings(of:topology:)`); moves
+    /// and faults waiting for a move phase are `Unsupported` here.
     public static func faults(of scenario: Scenario, topology: Topology) throws(Unsupported) -> [Simulation.Fault] {
         let unsupported = Set(scenario.faults.compactMap { fault -> String? in
             fault.action == .move ? "move" : fault.atMovePhase != nil ? "faults waiting for a move phase" : nil

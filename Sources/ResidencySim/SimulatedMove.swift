@@ -37,7 +37,9 @@ struct SimulatedMove {
     static func plan(_ order: Order, topology: Topology) -> MovePlan? {
         guard let from = topology.shard(order.from), let to = topology.shard(order.to),
               let fromRealm = topology.realms.first(where: { $0.regions.contains(from.region) }),
-              let toRealm = topology.realms.first(where: { $0.regions.contains(to.region) && !$0.regions.contains(from.region) }),
+              let toRealm = topology.realms.first(where: { realm in
+                  order.toRealm.map { realm.id == $0 } ?? (realm.regions.contains(to.region) && !realm.regions.contains(from.region))
+              }),
               let name = TenantID(validating: "sim-mover")
         else { return nil }
         let tenant = Tenant(id: name, realm: fromRealm.id, shard: from.id, products: ["jira"], apps: [], createdAt: "", appShards: [:])

@@ -46,11 +46,17 @@ public struct Simulation {
         public let from: ShardID
         public let to: ShardID
         public let atMilliseconds: Int
+        /// The realm it moves to (default: one holding `to`'s region and not `from`'s).
+        public var toRealm: RealmID?
+        /// How it must end (a drill's `expect`); checked at the end of the run.
+        public var expect: Scenario.MoveOutcome = .ended
 
-        public init(from: ShardID, to: ShardID, atMilliseconds: Int) {
+        public init(from: ShardID, to: ShardID, atMilliseconds: Int, toRealm: RealmID? = nil, expect: Scenario.MoveOutcome = .ended) {
             self.from = from
             self.to = to
             self.atMilliseconds = atMilliseconds
+            self.toRealm = toRealm
+            self.expect = expect
         }
     }
 
@@ -61,12 +67,15 @@ public struct Simulation {
         public let onTarget: Bool
         public let kind: FaultKind
         public let forMilliseconds: Int
+        /// Healed at this time of the run instead (a drill's next `heal`), at least 1 s after it struck.
+        public var healAtMilliseconds: Int?
 
-        public init(phase: MovePhase, onTarget: Bool, kind: FaultKind = .powerLoss, forMilliseconds: Int = 5_000) {
+        public init(phase: MovePhase, onTarget: Bool, kind: FaultKind = .powerLoss, forMilliseconds: Int = 5_000, healAtMilliseconds: Int? = nil) {
             self.phase = phase
             self.onTarget = onTarget
             self.kind = kind
             self.forMilliseconds = forMilliseconds
+            self.healAtMilliseconds = healAtMilliseconds
         }
     }
 

@@ -155,9 +155,10 @@ extension SimulationEngine {
     mutating func strikeAtMovePhase(_ armed: Simulation.MoveFault) {
         guard let current = move, let primary = recordedPrimary[armed.onTarget ? current.target : current.source] else { return }
         let index = result.faults.count
-        result.faults.append(.init(kind: armed.kind, zone: shards[primary].id.zone, atMilliseconds: now, forMilliseconds: armed.forMilliseconds))
+        let length = armed.healAtMilliseconds.map { max(1_000, $0 - now) } ?? armed.forMilliseconds
+        result.faults.append(.init(kind: armed.kind, zone: shards[primary].id.zone, atMilliseconds: now, forMilliseconds: length))
         start(index)
-        queue.push(now + armed.forMilliseconds, .moveFaultEnds(index))
+        queue.push(now + length, .moveFaultEnds(index))
     }
 
     /// The move's checks at the end of the run, and its figures.
@@ -168,6 +169,10 @@ extension SimulationEngine {
                                             on: recordedPrimary[shard], shards: shards)
         checker.moveEnded(acknowledged: current.acknowledged, visible: visible, shard: shards.shardIDs[shard], finished: current.finished,
                           phase: current.driver.phase, end: now)
+        let expect = settings.move?.expect ?? .ended
+        if current.finished, expect != .ended, (expect == .done) != current.routedToTarget {
+            checker.report(now, "the move ended \(current.driver.phase.rawValue), expected \(expect.rawValue)")
+        }
         result.move = .init(phases: current.phases.map(\.rawValue), acknowledgedRows: current.acknowledged.count, rowsWhereRouted: visible.count,
                             routedTo: shards.shardIDs[shard].rawValue)
     }

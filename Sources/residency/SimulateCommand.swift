@@ -40,9 +40,11 @@ struct SimulateRunCommand: ParsableCommand {
 
             SCENARIO runs a drill file (simulations/*.yaml) in the simulator instead: its power \
             losses and partitions (until the next heal; `primary_of` is resolved when the fault \
-            starts), crashed primaries, coordinator crashes and restarts, coordinator-crash-at; \
-            the seed draws only the durations. Moves are not simulated yet (exit 2). A .json \
-            SCENARIO is a schedule written by --save-failing.
+            starts), crashed primaries, coordinator crashes and restarts, coordinator-crash-at, \
+            and its move (decided by the real move driver; a fault waiting for a move phase \
+            strikes when the move journals it; the move's rows and routing are checked, and how \
+            it must end); the seed draws only the durations. A second move is not simulated \
+            (exit 2). A .json SCENARIO is a schedule written by --save-failing.
 
             A failing run prints its seed, a shortened schedule that still breaks a rule (faults \
             dropped, then halved, while it still fails), and the command that replays it; with \
@@ -125,13 +127,6 @@ struct SimulateRunCommand: ParsableCommand {
             replayBase = "residency simulate \(scenario)"
         }
         let loaded = try TopologyLoader.load(directory: topologyPath)
-        if let scenario, !scenario.hasSuffix(".json") {
-            do {
-                settings.schedule = try ScenarioSchedule.faults(of: try ScenarioLoader.load(file: scenario).scenario, topology: loaded)
-            } catch let unsupported as ScenarioSchedule.Unsupported {
-                throw Failure(message: "\(scenario): \(unsupported)", exitCode: Failure.unavailable)
-            }
-        }
         // Test-only: carry one rule out wrongly, to prove a failing run is reported, shortened and saved.
         settings.broken = ProcessInfo.processInfo.environment[Self.brokenRuleVariable].flatMap(Simulation.BrokenRule.init(rawValue:))
         let seeds = (0..<runs).map { seed &+ UInt64($0) }
@@ -186,10 +181,13 @@ struct SimulateRunCommand: ParsableCommand {
         }
         let loaded = try ScenarioLoader.load(file: file)
         let topology = DrillCommand.topologyPath(of: loaded.scenario, file: file)
-        try ScenarioLoader.check(loaded, against: try TopologyLoader.load(directory: topology), file: file)
-        settings.duration = loaded.scenario.duration
-        settings.mayStayDown = Set(loaded.scenario.expectUnavailable)
-        return (topology, settings)
+        let values = try TopologyLoader.load(directory: topology)
+        try ScenarioLoader.check(loaded, against: values, file: file)
+        do {
+            return (topology, try ScenarioSchedule.settings(of: loaded.scenario, topology: values))
+        } catch {
+            throw Failure(message: "\(file): \(error)", exitCode: Failure.unavailable)
+        }
     }
 
     /// Writes a shortened schedule under --save-failing: the .json replay and the .yaml drill.
@@ -232,6 +230,9 @@ struct SimulateRunCommand: ParsableCommand {
                 .map { "\($0.shard) \($0.rtoMilliseconds.map { "\($0) ms" } ?? "not recovered")" }
             lines.append("  fault \(index + 1) \(describe(fault))"
                 + (fault.kind == .coordinatorCrash ? "" : recoveries.isEmpty ? "; hit no primary" : "; RTO " + recoveries.joined(separator: ", ")))
+        }
+        if let move = result.move {
+            lines.append("  move: \(move.phases.joined(separator: " > ")); \(move.acknowledgedRows) row(s) acknowledged, \(move.rowsWhereRouted) on \(move.routedTo), where the tenant is routed")
         }
         for violation in result.violations { lines.append("  VIOLATION \(violation)") }
         if !result.passed { lines.append("  replay: \(replay)") }

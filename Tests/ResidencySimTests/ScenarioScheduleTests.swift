@@ -27,6 +27,21 @@ import Testing
         #expect(throws: ScenarioSchedule.Unsupported.self) { try ScenarioSchedule.faults(of: Self.drill("move-under-load"), topology: topology) }
     }
 
+    /// A drill's move runs in the simulator: the tenant placed as the drill places it, the
+    /// fault waiting for the freeze striking the source's primary when the move journals it.
+    @Test func aDrillsMoveAndItsFaultAtAPhaseRunInTheSimulator() throws {
+        let topology = try TopologyLoader.load(directory: Self.regions)
+        let settings = try ScenarioSchedule.settings(of: Self.drill("move-fault-at-freeze"), topology: topology)
+        #expect(settings.move?.from == "us-east-1" && settings.move?.toRealm == "eu" && settings.move?.expect == .ended)
+        #expect(settings.moveFault?.phase == .frozen && settings.moveFault?.onTarget == false)
+        #expect(settings.moveFault?.healAtMilliseconds == 36_000)
+        let result = Simulation(topology: topology, seed: 1, settings: settings).run()
+        #expect(result.passed, "\(result.violations)")
+        #expect(result.move?.phases.contains(MovePhase.frozen.rawValue) == true)
+        #expect(result.faults.count == 1 && result.faults[0].zone == topology.shard("us-east-1")?.primaryZone, "struck at the freeze")
+        #expect(throws: ScenarioSchedule.Unsupported.self) { try ScenarioSchedule.settings(of: Self.drill("move-with-zone-loss"), topology: topology) }
+    }
+
     @Test func theSimulatedDrillStrikesThePrimaryOfItsShardWhenTheFaultStarts() throws {
         let topology = try TopologyLoader.load(directory: Self.regions)
         let scenario = try Self.drill("zone-power-loss")
