@@ -36,6 +36,9 @@ public struct Simulation {
         public var move: MoveOrder?
         /// A zone fault that strikes when the move journals a phase.
         public var moveFault: MoveFault?
+        /// Without `move`: a move drawn from the seed, between two shards of different regions
+        /// that a realm lets a tenant move between, started in the first half of the run.
+        public var randomMove = false
 
         public init() {}
     }
@@ -245,6 +248,20 @@ public struct Simulation {
             at += length + settle + random.below(5_000)
         }
         return faults
+    }
+
+    /// `Settings.randomMove`: the first shard (in id order) from which a realm lets a tenant
+    /// move to another region's shard, to a shard drawn from those; at a drawn time.
+    static func randomMove(_ topology: Topology, settings: Settings, seed: UInt64) -> MoveOrder? {
+        var random = SeededRandom(seed: seed ^ 0x3007_E3007_E)
+        let shards = topology.shards.sorted { $0.id < $1.id }
+        for from in shards {
+            let targets = shards.filter { $0.region != from.region && SimulatedMove.plan(.init(from: from.id, to: $0.id, atMilliseconds: 0), topology: topology) != nil }
+            guard !targets.isEmpty else { continue }
+            let half = max(1, Int(settings.duration.inMilliseconds) / 2)
+            return MoveOrder(from: from.id, to: targets[random.below(targets.count)].id, atMilliseconds: 1_000 + random.below(half))
+        }
+        return nil
     }
 
     public func run() -> Result {

@@ -111,7 +111,7 @@ struct SimulationEngine {
         if settings.clients {
             for shard in shards.shardIDs.indices { queue.push(random.below(Int(settings.writeInterval.inMilliseconds)), .write(shard)) }
         }
-        if let order = settings.move {
+        if let order = settings.move ?? (settings.randomMove ? Simulation.randomMove(topology, settings: settings, seed: result.seed) : nil) {
             move = SimulatedMove(order: order, topology: topology, shards: shards)
             if move == nil { checker.report(0, "no realm lets a tenant of \(order.from) move to \(order.to)'s region") }
             queue.push(order.atMilliseconds, .moveStarts)

@@ -73,6 +73,8 @@ struct SimulateRunCommand: ParsableCommand {
     var seconds: Int = 120
     @Option(help: "Runs side by side (default: one per core).")
     var jobs: Int = SimulateRunCommand.cores
+    @Flag(help: "With --random: each run also moves a tenant between two regions (Core's move driver), started at a drawn time.")
+    var move = false
     @Option(help: ArgumentHelp("Write each failing run's shortened schedule to DIR (as .json to replay here, as .yaml to drill).", valueName: "dir"))
     var saveFailing: String?
     @OptionGroup var topology: TopologyOptions
@@ -121,12 +123,13 @@ struct SimulateRunCommand: ParsableCommand {
         settings.faults = faults
         settings.duration = .seconds(seconds)
         var topologyPath = topology.topology
-        var replayBase = "residency simulate --random --faults \(faults) --seconds \(seconds) --topology \(topologyPath)"
+        var replayBase = "residency simulate --random --faults \(faults) --seconds \(seconds)\(move ? " --move" : "") --topology \(topologyPath)"
         if let scenario {
             (topologyPath, settings) = try Self.settings(for: scenario)
             replayBase = "residency simulate \(scenario)"
         }
         let loaded = try TopologyLoader.load(directory: topologyPath)
+        settings.randomMove = move && scenario == nil
         // Test-only: carry one rule out wrongly, to prove a failing run is reported, shortened and saved.
         settings.broken = ProcessInfo.processInfo.environment[Self.brokenRuleVariable].flatMap(Simulation.BrokenRule.init(rawValue:))
         let seeds = (0..<runs).map { seed &+ UInt64($0) }

@@ -50,6 +50,19 @@ import Testing
         }
     }
 
+    /// Random faults with a move under way (`simulate --random --move`), 10 seeds: no rule
+    /// broken, and every move ends (switched or rolled back).
+    @Test func randomFaultsDuringAMoveBreakNoRule() throws {
+        var settings = Simulation.Settings()
+        settings.randomMove = true
+        for seed in UInt64(1)...10 {
+            let result = Simulation(topology: Self.topology, seed: seed, settings: settings).run()
+            #expect(result.passed, "seed \(seed): \(result.violations.prefix(3))")
+            let move = try #require(result.move, "seed \(seed) drew no move")
+            #expect([MovePhase.retained.rawValue, MovePhase.rolledBack.rawValue].contains(move.phases.last ?? ""), "seed \(seed): \(move.phases)")
+        }
+    }
+
     /// A move that switches before its verification: caught (acknowledged rows missing on
     /// the target) within 5 seeds, and the failing seed replays the same.
     @Test func aSwitchBeforeVerificationIsCaught() throws {
