@@ -63,8 +63,8 @@ struct SimulatedMove {
 
     /// Row ids of `rows` on the timeline of `primary` (`nil`: none answers).
     static func visible(_ rows: [Row], on primary: Int?, shards: SimulatedShards) -> [Int] {
-        guard let primary else { return [] }
-        let tip = shards[primary].tip
-        return rows.filter { shards.records.isAncestor($0.record, of: tip) }.map(\.row)
+        guard let primary, let lowest = rows.map({ shards.records.depth(of: $0.record) }).min() else { return [] }
+        let timeline = shards.records.timeline(endingAt: shards[primary].tip, downToDepth: lowest)
+        return rows.filter { timeline.contains($0.record) }.map(\.row)
     }
 }

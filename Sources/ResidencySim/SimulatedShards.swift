@@ -204,6 +204,17 @@ struct RecordTree {
     /// The WAL length ending at `record`.
     func depth(of record: Int) -> Int { Int(depths[record]) }
 
+    /// The records of the WAL ending at `tip` whose depth is at least `depth`: one walk back.
+    func timeline(endingAt tip: Int, downToDepth depth: Int) -> Set<Int> {
+        var found: Set<Int> = []
+        var at = tip
+        while at != 0, depths[at] >= depth {
+            found.insert(at)
+            at = Int(parent[at])
+        }
+        return found
+    }
+
     /// Whether the WAL ending at `descendant` contains `record`.
     func isAncestor(_ record: Int, of descendant: Int) -> Bool {
         let target = depths[record]
