@@ -32,6 +32,9 @@ public struct Simulation {
         public var effectScale = 1.0
         /// Shards that may end the run without a primary (a scenario's `expect: unavailable`).
         public var mayStayDown: Set<ShardID> = []
+        /// Every shard a fault hit acknowledges again within its bound (`SimulationEngine.rtoBound`):
+        /// true where faults come one zone at a time (random runs); a drill file may lose two.
+        public var checkRecoveryBounds = true
         /// A residency move during the run, decided by Core's `MoveDriver`.
         public var move: MoveOrder?
         /// A zone fault that strikes when the move journals a phase.

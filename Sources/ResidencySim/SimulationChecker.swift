@@ -71,6 +71,13 @@ struct SimulationChecker {
         }
     }
 
+    /// Liveness within a bound: a shard whose primary fault `fault` hit (at `at`) acknowledged
+    /// a write again within `bound` ms.
+    mutating func recovered(_ shard: ShardID, fault: Int, kind: String, rto: Int?, bound: Int, at: Int) {
+        guard let rto else { return violate(at, "\(shard) never acknowledged a write again after fault \(fault) (\(kind))") }
+        if rto > bound { violate(at + rto, "\(shard) acknowledged no write for \(rto) ms after fault \(fault) (\(kind)): bound \(bound) ms") }
+    }
+
     /// A rule of the run itself could not be set up (a move no realm allows).
     mutating func report(_ now: Int, _ message: String) { violate(now, message) }
 

@@ -58,7 +58,8 @@ extension SimulationEngine {
             case let .enter(phase, _), let .reached(phase):
                 current.phases.append(phase)
                 move = current
-                if let armed = settings.moveFault, armed.phase == phase { strikeAtMovePhase(armed) }
+                // The first time the move journals the phase (it may journal it again: verified after a re-verification).
+                if let armed = settings.moveFault, armed.phase == phase, current.phases.filter({ $0 == phase }).count == 1 { strikeAtMovePhase(armed) }
             case let .wait(until):
                 queue.push(max(now, Int(until.sinceOrigin.inMilliseconds)), .moveWoke)
             case .finished:

@@ -532,11 +532,29 @@ struct SimulationEngine {
         }
     }
 
+    /// How long a shard whose primary a fault hit may stay without one (ms), when one zone
+    /// of its region at most is down: detection (`failover_after`) and 2 s of steps, plus the
+    /// lease of a coordinator that dies in the failover, plus the slowest slow promotion.
+    /// `nil` for a cut between clients and the zone: the coordinator still reaches the
+    /// primary and does not fail it over (no outage it can see, none it can end).
+    func rtoBound(_ fault: Simulation.Fault) -> Int? {
+        guard fault.kind != .clientsCut else { return nil }
+        var bound = Int(topology.failover.failoverAfter.inMilliseconds) + Int(2_000 * settings.effectScale)
+        if fault.coordinatorCrashAfter != nil { bound += Int(settings.leaseTTL.inMilliseconds) + Int(2_000 * settings.effectScale) }
+        if fault.kind == .slowPromotion { bound += Int(6_000 * settings.effectScale) }
+        return bound
+    }
+
     mutating func finish() {
         for (index, struck) in hit.sorted(by: { $0.key < $1.key }) {
             for shard in struck.sorted(by: { shards.shardIDs[$0] < shards.shardIDs[$1] }) {
                 let rto = firstAckAfter[index]?[shard].map { $0 - result.faults[index].atMilliseconds }
                 result.recoveries.append(Simulation.Recovery(shard: shards.shardIDs[shard].rawValue, fault: index + 1, rtoMilliseconds: rto))
+                // Faults one zone at a time: each shard they hit must be back within its bound.
+                if settings.checkRecoveryBounds, settings.clients, let bound = rtoBound(result.faults[index]) {
+                    checker.recovered(shards.shardIDs[shard], fault: index + 1, kind: result.faults[index].kind.rawValue, rto: rto, bound: bound,
+                                      at: result.faults[index].atMilliseconds)
+                }
             }
         }
         availability.close(at: now)

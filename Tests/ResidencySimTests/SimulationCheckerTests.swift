@@ -68,6 +68,39 @@ import Testing
         #expect(checker.violations == ["at 7 ms: s has 2 primaries acknowledging commits: s/a, s/b"])
     }
 
+    @Test func aShardBackLaterThanItsBoundOrNeverIsCaught() {
+        var checker = Self.checker()
+        checker.recovered("s", fault: 1, kind: "power-loss", rto: 2_900, bound: 3_000, at: 100)
+        #expect(checker.violations.isEmpty)
+        checker.recovered("s", fault: 2, kind: "power-loss", rto: 3_100, bound: 3_000, at: 100)
+        checker.recovered("s", fault: 3, kind: "partition", rto: nil, bound: 3_000, at: 200)
+        #expect(checker.violations == ["at 3200 ms: s acknowledged no write for 3100 ms after fault 2 (power-loss): bound 3000 ms",
+                                       "at 200 ms: s never acknowledged a write again after fault 3 (partition)"])
+    }
+
+    @Test func aMovingTenantWritableOnTwoShardsIsCaught() {
+        var checker = Self.checker()
+        checker.moveRouting(routedToTarget: false, sourceFenced: false, now: 1)
+        checker.moveRouting(routedToTarget: true, sourceFenced: true, now: 2)
+        #expect(checker.violations.isEmpty)
+        checker.moveRouting(routedToTarget: true, sourceFenced: false, now: 3)
+        #expect(checker.violations == ["at 3 ms: the moving tenant is writable on its source and its target at once"])
+    }
+
+    @Test func aMovesLostDuplicatedOrUnendedRowsAreCaught() {
+        var checker = Self.checker()
+        checker.moveEnded(acknowledged: [1, 2, 3], visible: [1, 2, 3, 4], shard: "t", finished: true, phase: .retained, end: 9)
+        #expect(checker.violations.isEmpty, "an unacknowledged row may be there")
+        checker.moveEnded(acknowledged: [1, 2, 3], visible: [1, 3], shard: "t", finished: true, phase: .retained, end: 10)
+        checker.moveEnded(acknowledged: [1], visible: [1, 1], shard: "t", finished: true, phase: .retained, end: 11)
+        checker.moveEnded(acknowledged: [], visible: [], shard: "t", finished: false, phase: .catchingUp, end: 12)
+        #expect(checker.violations == [
+            "at 10 ms: the moving tenant's acknowledged row(s) 2 (1 in all) are not on t, where it is routed",
+            "at 11 ms: the moving tenant has 1 duplicated row(s) on t",
+            "at 12 ms: the move did not end: still at catching-up when the run ended",
+        ])
+    }
+
     @Test func aShardLeftWithoutPrimaryAtTheEndIsCaught() {
         var checker = Self.checker()
         checker.acknowledged(1, of: 0, by: 0, holders: [0, 1], members: [0, 1, 2], records: Self.records(), now: 10)

@@ -35,10 +35,10 @@ import Testing
     /// Each rule carried out wrongly is caught by `simulate --random --faults 8 --seconds 300`
     /// within a stated number of seeds (the first catching seed in brackets, measured), and
     /// the failing seed replays to the same result: acknowledge-without-standby within 1 [1],
-    /// promote-before-synchronous-standbys within 20 [4], skip-fence within 60 [58: the old
-    /// primary, left running through a flapping zone, leaves two shards without a primary].
-    /// The fence is defence in depth behind rule 4 (repointed standbys): without it, an old
-    /// primary acknowledges nothing in this model; what breaks is liveness.
+    /// promote-before-synchronous-standbys within 20 [4], skip-fence within 60 [18: with the
+    /// old primary left running, a slow promotion's shards stay without a primary past their
+    /// bound]. The fence is defence in depth behind rule 4 (repointed standbys): without it,
+    /// an old primary acknowledges nothing in this model; what breaks is liveness.
     @Test(arguments: [(Simulation.BrokenRule.acknowledgeWithoutStandby, 1), (.promoteBeforeSynchronousStandbys, 20), (.skipFence, 60)])
     func aBrokenRuleIsCaughtWithinItsBoundOfSeeds(_ rule: Simulation.BrokenRule, _ bound: Int) {
         var settings = Simulation.Settings()
