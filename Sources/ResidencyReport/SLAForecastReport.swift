@@ -16,7 +16,12 @@ public enum SLAForecastReport {
                         + "simulated \(Int($0.simulatedMedianMilliseconds)) ms)"
                 } ?? ""),
             "simulated: \(outcome.zoneFaults) zone failure(s), \(outcome.coordinatorCrashes) coordinator crash(es), \(outcome.promotions) promotion(s), "
-                + "\(outcome.events) events",
+                + "\(outcome.events) events"
+                + (outcome.movesPerMonth > 0
+                    ? "; \(outcome.moves) residency move(s) (\(DrillReport.format(outcome.movesPerMonth)) per month): \(outcome.movesSwitched) switched, "
+                        + "\(outcome.moves - outcome.movesSwitched) rolled back; a moving tenant's writes fenced median "
+                        + "\(outcome.moveFreezeMedianMilliseconds.map { "\($0) ms" } ?? "-"), max \(outcome.moveFreezeMaxMilliseconds.map { "\($0) ms" } ?? "-")"
+                    : ""),
             "",
             "monthly uptime of a shard (every tenant and product on it): p50 \(percent(forecast.uptimeP50Percent)), "
                 + "p1 \(percent(forecast.uptimeP1Percent)), worst \(percent(forecast.uptimeWorstPercent)); "
@@ -62,7 +67,7 @@ public enum SLAForecastReport {
             \(outcome.shards) shard(s) on \(outcome.nodes) node(s): \(forecast.shardMonths) shard-months. Zone MTBF
             \(DrillReport.format(outcome.zoneMTBFHours / 24)) days, MTTR \(DrillReport.format(outcome.zoneMTTRMinutes)) min, coordinator MTBF
             \(outcome.coordinatorMTBFHours > 0 ? DrillReport.format(outcome.coordinatorMTBFHours / 24) + " days" : "never")\(outcome.effectScale == 1 ? "" : ", effect durations ×" + DrillReport.format(outcome.effectScale, digits: 2) + " (calibrated from drills)").
-            \(outcome.zoneFaults) zone failures, \(outcome.coordinatorCrashes) coordinator crashes and \(outcome.promotions) promotions were simulated,
+            \(outcome.zoneFaults) zone failures, \(outcome.coordinatorCrashes) coordinator crashes\(outcome.movesPerMonth > 0 ? ", \(outcome.moves) residency moves (\(outcome.movesSwitched) switched)" : "") and \(outcome.promotions) promotions were simulated,
             every decision by the real coordinator.\(outcome.failedSeeds.isEmpty ? "" : " <span class=\"bad\">Safety violations in seeds \(outcome.failedSeeds.map(String.init).joined(separator: " ")).</span>")</p>
             <p>Monthly uptime of a shard (what every tenant and product on it sees): p50 \(percent(forecast.uptimeP50Percent)),
             p1 \(percent(forecast.uptimeP1Percent)), worst \(percent(forecast.uptimeWorstPercent)). A minute is downtime when more than 5 % of it was unavailable.</p>

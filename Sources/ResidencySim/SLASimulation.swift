@@ -24,6 +24,9 @@ public struct SLASimulation: Sendable {
         public var jobs = 1
         /// Every simulated effect duration is multiplied by it (`--calibrate-from`).
         public var effectScale = 1.0
+        /// Residency moves per month (Poisson), each between shards of two regions a realm
+        /// allows, decided by Core's move driver while the faults come.
+        public var movesPerMonth = 0.0
 
         public init() {}
     }
@@ -36,6 +39,10 @@ public struct SLASimulation: Sendable {
         public let events: Int
         public let jumps: Int
         public let promotions: Int
+        /// Moves run, switched, and each one's write fence (ms).
+        public let moves: Int
+        public let movesSwitched: Int
+        public let moveFreezes: [Int]
         /// Per shard (topology order), per month: downtime minutes.
         public let downtimeMinutes: [[Int]]
         public let violations: [String]
@@ -56,6 +63,12 @@ public struct SLASimulation: Sendable {
         public let zoneFaults: Int
         public let coordinatorCrashes: Int
         public let promotions: Int
+        public let movesPerMonth: Double
+        public let moves: Int
+        public let movesSwitched: Int
+        /// A moving tenant's write fence (from its freeze to writable again): median and max, ms.
+        public let moveFreezeMedianMilliseconds: Int?
+        public let moveFreezeMaxMilliseconds: Int?
         public let failedSeeds: [UInt64]
         public let violations: [String]
         public let forecast: SLAForecast
@@ -121,6 +134,29 @@ public struct SLASimulation: Sendable {
         return faults.sorted { ($0.atMilliseconds, $0.zone) < ($1.atMilliseconds, $1.zone) }
     }
 
+    /// The moves of one run: a Poisson process of `movesPerMonth` (30-day months), each from
+    /// a shard drawn among those a realm lets a tenant leave for another region, to one of
+    /// those targets.
+    func moveOrders(seed: UInt64, lengthMilliseconds: Int) -> [Simulation.MoveOrder] {
+        guard settings.movesPerMonth > 0 else { return [] }
+        var random = SeededRandom(seed: seed ^ 0x3001_E5A1A)
+        let shards = topology.shards.sorted { $0.id < $1.id }
+        let pairs = shards.flatMap { from in
+            shards.filter { $0.region != from.region && SimulatedMove.plan(.init(from: from.id, to: $0.id, atMilliseconds: 0), topology: topology) != nil }
+                .map { (from.id, $0.id) }
+        }
+        guard !pairs.isEmpty else { return [] }
+        var orders: [Simulation.MoveOrder] = []
+        let mean = 30 * 86_400_000 / settings.movesPerMonth
+        var at = random.exponential(mean: mean)
+        while at < Double(lengthMilliseconds - 60_000) {
+            let (from, to) = pairs[random.below(pairs.count)]
+            orders.append(.init(from: from, to: to, atMilliseconds: Int(at)))
+            at += random.exponential(mean: mean)
+        }
+        return orders
+    }
+
     public func run(seed: UInt64) -> Run {
         let months = months
         let start = months[0].startUnixMilliseconds
@@ -132,6 +168,7 @@ public struct SLASimulation: Sendable {
         simulation.effectScale = settings.effectScale
         let faults = schedule(seed: seed, lengthMilliseconds: length)
         simulation.schedule = faults
+        simulation.moves = moveOrders(seed: seed, lengthMilliseconds: length)
         let result = Simulation(topology: topology, seed: seed, settings: simulation).run()
         var outages: [String: [(from: Int64, to: Int64)]] = [:]
         for outage in result.outages {
@@ -142,6 +179,8 @@ public struct SLASimulation: Sendable {
             zoneFaults: faults.filter { $0.kind == .powerLoss }.count,
             coordinatorCrashes: faults.filter { $0.kind == .coordinatorCrash }.count,
             events: result.events, jumps: result.jumps, promotions: result.promotions,
+            moves: result.moves.count, movesSwitched: result.moves.filter { $0.phases.last == MovePhase.retained.rawValue }.count,
+            moveFreezes: result.moves.compactMap(\.freezeMilliseconds),
             downtimeMinutes: topology.shards.map { Uptime.downtimeMinutes(outages: outages[$0.id.rawValue] ?? [], months: months) },
             violations: result.violations)
     }
@@ -168,6 +207,7 @@ public struct SLASimulation: Sendable {
             }
         }
         let failed = runs.filter { !$0.violations.isEmpty }
+        let freezes = runs.flatMap(\.moveFreezes).sorted()
         return Outcome(
             months: months.map(\.description), runs: runs.count, shards: topology.shards.count, nodes: topology.nodes.count,
             zoneMTBFHours: settings.zoneMTBFHours, zoneMTTRMinutes: settings.zoneMTTRMinutes,
@@ -175,6 +215,8 @@ public struct SLASimulation: Sendable {
             events: runs.reduce(0) { $0 + $1.events }, jumps: runs.reduce(0) { $0 + $1.jumps },
             zoneFaults: runs.reduce(0) { $0 + $1.zoneFaults }, coordinatorCrashes: runs.reduce(0) { $0 + $1.coordinatorCrashes },
             promotions: runs.reduce(0) { $0 + $1.promotions },
+            movesPerMonth: settings.movesPerMonth, moves: runs.reduce(0) { $0 + $1.moves }, movesSwitched: runs.reduce(0) { $0 + $1.movesSwitched },
+            moveFreezeMedianMilliseconds: freezes.isEmpty ? nil : freezes[(freezes.count - 1) / 2], moveFreezeMaxMilliseconds: freezes.last,
             failedSeeds: failed.map(\.seed), violations: Array(failed.flatMap { run in run.violations.map { "seed \(run.seed): \($0)" } }.prefix(20)),
             forecast: SLAForecast(samples: samples, serviceLevels: topology.serviceLevels))
     }

@@ -28,7 +28,13 @@ struct SimulatedMove {
     var subscribed = false
     var acknowledged: Set<Int> = []
     var nextRow = 0
+    /// How it must end (`Simulation.MoveOrder.expect`).
+    let expect: Scenario.MoveOutcome
+    var started = false
     var finished = false
+    /// When its write fence went up, and when the tenant was writable again (switched, or unfrozen by an undo).
+    var frozenAt: Int?
+    var writableAgainAt: Int?
     /// The phases it journaled, in order.
     var phases: [MovePhase] = []
 
@@ -56,6 +62,7 @@ struct SimulatedMove {
                                        freezeMilliseconds: nil, reason: "", rollbackRequested: nil, verification: ""))
         self.source = source
         self.target = target
+        expect = order.expect
     }
 
     /// The shard the tenant's writes go to.

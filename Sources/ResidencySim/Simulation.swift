@@ -37,6 +37,8 @@ public struct Simulation {
         public var checkRecoveryBounds = true
         /// A residency move during the run, decided by Core's `MoveDriver`.
         public var move: MoveOrder?
+        /// More moves (each of a tenant of its own); `move` comes first.
+        public var moves: [MoveOrder] = []
         /// A zone fault that strikes when the move journals a phase.
         public var moveFault: MoveFault?
         /// Without `move`: a move drawn from the seed, between two shards of different regions
@@ -93,6 +95,8 @@ public struct Simulation {
         /// The tenant's rows on the shard it is routed to at the end.
         public let rowsWhereRouted: Int
         public let routedTo: String
+        /// From the write fence on the source to the tenant being writable again (switched or unfrozen).
+        public let freezeMilliseconds: Int?
     }
 
     /// A rule the simulated Runtime breaks on purpose (`Settings.broken`).
@@ -212,7 +216,8 @@ public struct Simulation {
         public var outages: [Outage] = []
         public var violations: [String] = []
         public var passed = true
-        public var move: MoveResult?
+        /// The run's moves, in the order they were asked for.
+        public var moves: [MoveResult] = []
     }
 
     let topology: Topology

@@ -11,9 +11,9 @@ extension SimulationEngine {
         return primary
     }
 
-    /// The moving tenant writes one row where the catalogue routes it; a fenced source refuses it.
-    mutating func tenantWrite() {
-        guard var current = move else { return }
+    /// Move `number`'s tenant writes one row where the catalogue routes it; a fenced source refuses it.
+    mutating func tenantWrite(_ number: Int) {
+        var current = moves[number]
         let shard = current.routed
         guard !(shard == current.source && current.frozen), let primary = shards.writable(shard, recorded: recordedPrimary[shard]) else {
             result.unacknowledged += 1
@@ -27,24 +27,23 @@ extension SimulationEngine {
         } else {
             current.targetRows.append(.init(row: row, record: record))
         }
-        move = current
-        waiting[shard].append((record, primary, now, row))
+        moves[number] = current
+        waiting[shard].append((record, primary, now, (number, row)))
         queue.push(now + 1 + random.below(4), .replicate(shard))
     }
 
-    /// Feeds the driver an event and carries out what it answers.
-    mutating func feedMove(_ event: MoveDriver.Event) {
-        guard var current = move, !current.finished else { return }
-        let actions = current.driver.handle(event, now: instant)
-        move = current
-        carryOut(actions)
+    /// Feeds move `number`'s driver an event and carries out what it answers.
+    mutating func feedMove(_ event: MoveDriver.Event, move number: Int) {
+        guard !moves[number].finished else { return }
+        let actions = moves[number].driver.handle(event, now: instant)
+        carryOut(actions, move: number)
     }
 
     /// Carries out the driver's actions in order; an observation answers at once.
-    mutating func carryOut(_ actions: [MoveDriver.Action]) {
+    mutating func carryOut(_ actions: [MoveDriver.Action], move number: Int) {
         var pending = actions[...]
         while let action = pending.popFirst() {
-            guard var current = move else { return }
+            var current = moves[number]
             switch action {
             case let .observe(primaries):
                 let observation = MoveDriver.Observation(
@@ -52,19 +51,21 @@ extension SimulationEngine {
                     targetEpoch: journal.epoch(of: shards.shardIDs[current.target]),
                     primariesAnswer: primaries ? movePrimary(current.source) != nil && movePrimary(current.target) != nil : nil)
                 pending = current.driver.handle(.observed(observation), now: instant)[...] + pending
-                move = current
+                moves[number] = current
             case let .run(step):
-                queue.push(now + moveStepDuration(step), .moveStepDone(step))
+                queue.push(now + moveStepDuration(step), .moveStepDone(number, step))
             case let .enter(phase, _), let .reached(phase):
                 current.phases.append(phase)
-                move = current
+                moves[number] = current
                 // The first time the move journals the phase (it may journal it again: verified after a re-verification).
-                if let armed = settings.moveFault, armed.phase == phase, current.phases.filter({ $0 == phase }).count == 1 { strikeAtMovePhase(armed) }
+                if let armed = settings.moveFault, armed.phase == phase, current.phases.filter({ $0 == phase }).count == 1 {
+                    strikeAtMovePhase(armed, move: number)
+                }
             case let .wait(until):
-                queue.push(max(now, Int(until.sinceOrigin.inMilliseconds)), .moveWoke)
+                queue.push(max(now, Int(until.sinceOrigin.inMilliseconds)), .moveWoke(number))
             case .finished:
                 current.finished = true
-                move = current
+                moves[number] = current
             case .recordEpochs, .journalReason, .progress, .note:
                 break
             }
@@ -82,8 +83,8 @@ extension SimulationEngine {
     }
 
     /// A step ends: its effect on the shards, and what the driver hears.
-    mutating func moveStepDone(_ step: MoveDriver.Step) {
-        guard var current = move else { return }
+    mutating func moveStepDone(_ step: MoveDriver.Step, move number: Int) {
+        var current = moves[number]
         let source = movePrimary(current.source)
         let target = movePrimary(current.target)
         let unavailable = MoveDriver.Event.stepFailed(step, .unavailable("a primary of the move does not answer"))
@@ -109,7 +110,12 @@ extension SimulationEngine {
                 event = unavailable
             }
         case .freeze:
-            if source != nil, target != nil { current.frozen = true } else { event = unavailable }
+            if source != nil, target != nil {
+                current.frozen = true
+                current.frozenAt = current.frozenAt ?? now
+            } else {
+                event = unavailable
+            }
         case .verify:
             if let source, let target {
                 if settings.broken != .switchBeforeVerification {
@@ -124,19 +130,25 @@ extension SimulationEngine {
                 event = unavailable
             }
         case .switchOver:
-            if target != nil { current.routedToTarget = true } else { event = unavailable }
+            if target != nil {
+                current.routedToTarget = true
+                current.writableAgainAt = current.writableAgainAt ?? now
+            } else {
+                event = unavailable
+            }
         case .undo:
             current.targetRows = []
             current.applied = 0
             current.subscribed = false
             current.routedToTarget = false
+            if current.frozen { current.writableAgainAt = current.writableAgainAt ?? now }
             current.frozen = false
         case .checkSubscription:
             event = .subscriptionChecked(survived: target != nil && current.subscribed ? true : nil)
         }
-        move = current
+        moves[number] = current
         checker.moveRouting(routedToTarget: current.routedToTarget, sourceFenced: current.frozen, now: now)
-        feedMove(event)
+        feedMove(event, move: number)
     }
 
     /// The subscription: every source row on the source primary's timeline not applied yet
@@ -153,8 +165,9 @@ extension SimulationEngine {
     }
 
     /// `Settings.moveFault`: the zone of the source's (or target's) primary loses power now.
-    mutating func strikeAtMovePhase(_ armed: Simulation.MoveFault) {
-        guard let current = move, let primary = recordedPrimary[armed.onTarget ? current.target : current.source] else { return }
+    mutating func strikeAtMovePhase(_ armed: Simulation.MoveFault, move number: Int) {
+        let current = moves[number]
+        guard let primary = recordedPrimary[armed.onTarget ? current.target : current.source] else { return }
         let index = result.faults.count
         let length = armed.healAtMilliseconds.map { max(1_000, $0 - now) } ?? armed.forMilliseconds
         result.faults.append(.init(kind: armed.kind, zone: shards[primary].id.zone, atMilliseconds: now, forMilliseconds: length))
@@ -162,19 +175,21 @@ extension SimulationEngine {
         queue.push(now + length, .moveFaultEnds(index))
     }
 
-    /// The move's checks at the end of the run, and its figures.
-    mutating func finishMove() {
-        guard let current = move else { return }
-        let shard = current.routed
-        let visible = SimulatedMove.visible(current.routedToTarget ? current.targetRows : current.sourceRows,
-                                            on: recordedPrimary[shard], shards: shards)
-        checker.moveEnded(acknowledged: current.acknowledged, visible: visible, shard: shards.shardIDs[shard], finished: current.finished,
-                          phase: current.driver.phase, end: now)
-        let expect = settings.move?.expect ?? .ended
-        if current.finished, expect != .ended, (expect == .done) != current.routedToTarget {
-            checker.report(now, "the move ended \(current.driver.phase.rawValue), expected \(expect.rawValue)")
+    /// The moves' checks at the end of the run, and their figures.
+    mutating func finishMoves() {
+        for current in moves {
+            let shard = current.routed
+            let visible = SimulatedMove.visible(current.routedToTarget ? current.targetRows : current.sourceRows,
+                                                on: recordedPrimary[shard], shards: shards)
+            checker.moveEnded(acknowledged: current.acknowledged, visible: visible, shard: shards.shardIDs[shard], finished: current.finished,
+                              phase: current.driver.phase, end: now)
+            let expect = current.expect
+            if current.finished, expect != .ended, (expect == .done) != current.routedToTarget {
+                checker.report(now, "the move ended \(current.driver.phase.rawValue), expected \(expect.rawValue)")
+            }
+            result.moves.append(.init(phases: current.phases.map(\.rawValue), acknowledgedRows: current.acknowledged.count, rowsWhereRouted: visible.count,
+                                      routedTo: shards.shardIDs[shard].rawValue,
+                                      freezeMilliseconds: current.frozenAt.flatMap { from in current.writableAgainAt.map { $0 - from } }))
         }
-        result.move = .init(phases: current.phases.map(\.rawValue), acknowledgedRows: current.acknowledged.count, rowsWhereRouted: visible.count,
-                            routedTo: shards.shardIDs[shard].rawValue)
     }
 }

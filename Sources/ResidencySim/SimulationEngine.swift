@@ -19,10 +19,10 @@ struct SimulationEngine {
         /// A successor coordinator takes the lease.
         case takeover
         /// The move's first step; the moving tenant writes; a move step ends; a move's wait ends.
-        case moveStarts
+        case moveStarts(Int)
         case tenantWrite
-        case moveStepDone(MoveDriver.Step)
-        case moveWoke
+        case moveStepDone(Int, MoveDriver.Step)
+        case moveWoke(Int)
         /// A zone fault armed at a move phase ends (`Settings.moveFault`).
         case moveFaultEnds(Int)
     }
@@ -39,7 +39,7 @@ struct SimulationEngine {
     var availability: AvailabilityLog
     var held: Set<ZoneID> = []
     /// Per shard number: commits waiting for a synchronous standby (record, primary, since).
-    var waiting: [[(id: Int, primary: Int, since: Int, row: Int?)]]
+    var waiting: [[(id: Int, primary: Int, since: Int, row: (move: Int, row: Int)?)]]
     /// Per shard number: the primary the journal records (where clients go first).
     var recordedPrimary: [Int?]
     /// Per shard number: faults that hit its primary and wait for its first acknowledgement.
@@ -74,8 +74,10 @@ struct SimulationEngine {
     /// Per shard number: its version when `checkWritablePrimaries` last looked.
     var checkedVersion: [Int] = []
     let regionOfShard: [RegionID]
-    /// The run's residency move (`Settings.move`).
-    var move: SimulatedMove?
+    /// The run's residency moves (`Settings.move`, `Settings.moves`), by number.
+    var moves: [SimulatedMove] = []
+    /// Whether the moving tenants' writer is scheduled.
+    var tenantWriting = false
 
     init(topology: Topology, settings: Simulation.Settings, seed: UInt64) {
         self.topology = topology
@@ -111,10 +113,21 @@ struct SimulationEngine {
         if settings.clients {
             for shard in shards.shardIDs.indices { queue.push(random.below(Int(settings.writeInterval.inMilliseconds)), .write(shard)) }
         }
+        var orders = settings.moves
         if let order = settings.move ?? (settings.randomMove ? Simulation.randomMove(topology, settings: settings, seed: result.seed) : nil) {
-            move = SimulatedMove(order: order, topology: topology, shards: shards)
-            if move == nil { checker.report(0, "no realm lets a tenant of \(order.from) move to \(order.to)'s region") }
-            queue.push(order.atMilliseconds, .moveStarts)
+            orders.insert(order, at: 0)
+        }
+        for order in orders {
+            guard let move = SimulatedMove(order: order, topology: topology, shards: shards) else {
+                checker.report(0, "no realm lets a tenant of \(order.from) move to \(order.to)'s region")
+                continue
+            }
+            queue.push(order.atMilliseconds, .moveStarts(moves.count))
+            moves.append(move)
+        }
+        if settings.clients, !moves.isEmpty {
+            // With clients, the moving tenants write from the start; without (`simulate sla`), while a move runs.
+            tenantWriting = true
             queue.push(random.below(Int(settings.writeInterval.inMilliseconds)), .tenantWrite)
         }
         for (index, fault) in result.faults.enumerated() {
@@ -154,19 +167,25 @@ struct SimulationEngine {
                 heal(index)
             case let .flap(index):
                 flap(index)
-            case .moveStarts:
-                if var current = move {
-                    let actions = current.driver.start(now: instant)
-                    move = current
-                    carryOut(actions)
+            case let .moveStarts(number):
+                moves[number].started = true
+                if !tenantWriting {
+                    tenantWriting = true
+                    queue.push(now, .tenantWrite)
                 }
+                let actions = moves[number].driver.start(now: instant)
+                carryOut(actions, move: number)
             case .tenantWrite:
-                tenantWrite()
-                queue.push(now + Int(settings.writeInterval.inMilliseconds), .tenantWrite)
-            case let .moveStepDone(step):
-                moveStepDone(step)
-            case .moveWoke:
-                feedMove(.woke)
+                for number in moves.indices where settings.clients || (moves[number].started && !moves[number].finished) { tenantWrite(number) }
+                if settings.clients || moves.contains(where: { $0.started && !$0.finished }) {
+                    queue.push(now + Int(settings.writeInterval.inMilliseconds), .tenantWrite)
+                } else {
+                    tenantWriting = false
+                }
+            case let .moveStepDone(number, step):
+                moveStepDone(step, move: number)
+            case let .moveWoke(number):
+                feedMove(.woke, move: number)
             case let .moveFaultEnds(index):
                 heal(index)
             }
@@ -416,7 +435,7 @@ struct SimulationEngine {
         for commit in pending {
             if shards.mayAcknowledge(commit.id, on: commit.primary) {
                 acknowledge(commit.id, of: shard, by: commit.primary)
-                if let row = commit.row { move?.acknowledged.insert(row) }
+                if let row = commit.row { moves[row.move].acknowledged.insert(row.row) }
             } else if now - commit.since >= 1_000 {
                 result.unacknowledged += 1
             } else {
@@ -560,7 +579,7 @@ struct SimulationEngine {
         availability.close(at: now)
         result.outages = availability.outages
         if settings.clients { checker.finish(end: now, settleSeconds: Int(settings.settle.inMilliseconds) / 1000, exempt: settings.mayStayDown) }
-        finishMove()
+        finishMoves()
         result.violations = checker.violations
         result.passed = result.violations.isEmpty
     }

@@ -234,8 +234,9 @@ struct SimulateRunCommand: ParsableCommand {
             lines.append("  fault \(index + 1) \(describe(fault))"
                 + (fault.kind == .coordinatorCrash ? "" : recoveries.isEmpty ? "; hit no primary" : "; RTO " + recoveries.joined(separator: ", ")))
         }
-        if let move = result.move {
-            lines.append("  move: \(move.phases.joined(separator: " > ")); \(move.acknowledgedRows) row(s) acknowledged, \(move.rowsWhereRouted) on \(move.routedTo), where the tenant is routed")
+        for move in result.moves {
+            lines.append("  move: \(move.phases.joined(separator: " > ")); \(move.acknowledgedRows) row(s) acknowledged, \(move.rowsWhereRouted) on \(move.routedTo), where the tenant is routed"
+                + (move.freezeMilliseconds.map { "; writes fenced \($0) ms" } ?? ""))
         }
         for violation in result.violations { lines.append("  VIOLATION \(violation)") }
         if !result.passed { lines.append("  replay: \(replay)") }

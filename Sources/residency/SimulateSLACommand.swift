@@ -14,7 +14,8 @@ struct SimulateSLACommand: ParsableCommand {
             nodes lose power) after an exponentially distributed time of mean --zone-mtbf-days and \\
             is repaired after one of mean --zone-mttr-minutes; the leading coordinator crashes \\
             every --coordinator-mtbf-days on average (a successor takes over when its lease \\
-            expires). Two zones of a region can be down at once: then the shards of that region \\
+            expires); --moves-per-month moves tenants between regions meanwhile (each decided by \
+            the real move driver, its rows and routing checked). Two zones of a region can be down at once: then the shards of that region \\
             wait for a repair (rule 2 refuses to promote without a proven candidate). The clock \\
             jumps over the quiet time between failures; around each one every probe, decision \\
             and effect is simulated. Each shard's outages become downtime minutes (a minute is \\
@@ -49,6 +50,8 @@ struct SimulateSLACommand: ParsableCommand {
     var zoneMTTRMinutes = 60.0
     @Option(name: .customLong("coordinator-mtbf-days"), help: "Mean time between crashes of the leading coordinator, in days (0: never).")
     var coordinatorMTBFDays = 30.0
+    @Option(help: "Residency moves per month (between regions a realm allows; each decided by the real move driver while the faults come).")
+    var movesPerMonth = 0.0
     @Option(help: ArgumentHelp("Calibrate step durations from the drill results in DIR.", valueName: "dir"))
     var calibrateFrom: String?
     @Option(help: "Runs side by side (default: one per core).")
@@ -71,6 +74,9 @@ struct SimulateSLACommand: ParsableCommand {
             throw ValidationError("--coordinator-mtbf-days must be 0 or from 0.01 to 100000, not \(coordinatorMTBFDays)")
         }
         guard (1...256).contains(jobs) else { throw ValidationError("--jobs must be from 1 to 256, not \(jobs)") }
+        guard movesPerMonth.isFinite, (0...1_000).contains(movesPerMonth) else {
+            throw ValidationError("--moves-per-month must be from 0 to 1000, not \(movesPerMonth)")
+        }
         if let html, URL(fileURLWithPath: html).pathExtension != "html" { throw ValidationError("--html must end in .html: '\(html)'") }
     }
 
@@ -85,6 +91,7 @@ struct SimulateSLACommand: ParsableCommand {
         settings.zoneMTTRMinutes = zoneMTTRMinutes
         settings.coordinatorMTBFHours = coordinatorMTBFDays * 24
         settings.jobs = jobs
+        settings.movesPerMonth = movesPerMonth
         let progress = Terminal.progress()
         var calibration: SLASimulation.Calibration?
         if let calibrateFrom {

@@ -217,6 +217,8 @@ import Glibc
         for expected in ["monthly uptime of a shard", "p50", "p1", "worst", "premium", "enterprise", "below target", "expected credit"] {
             #expect(text.text.contains(expected), "no '\(expected)' in:\n\(text.text)")
         }
+        let moving = try CommandRunner.launch(base + ["--moves-per-month", "3"])
+        #expect(moving.status == 0 && moving.text.contains("residency move(s) (3.0 per month)"), "\(moving.text)")
         let page = try String(contentsOfFile: html, encoding: .utf8)
         #expect(page.contains("<svg") && page.contains("</html>"))
         let json = try CommandRunner.launch(base + ["--json", "--jobs", "1"])

@@ -48,3 +48,23 @@ extension SLASimulationTests {
         #expect(simulation.run(seed: 3) == simulation.run(seed: 3))
     }
 }
+
+extension SLASimulationTests {
+    /// Moves per month run while the zones fail: each decided by the real move driver, its
+    /// rows and routing checked; none breaks a rule, and each fences its tenant's writes briefly.
+    @Test func movesDuringTheSimulatedMonthsBreakNoRule() throws {
+        var settings = SLASimulation.Settings()
+        settings.months = 2
+        settings.runs = 4
+        settings.zoneMTBFHours = 24 * 10
+        settings.movesPerMonth = 6
+        let topology = SimulatedMoveTests.topology
+        let outcome = SLASimulation(topology: topology, settings: settings).runAll()
+        #expect(outcome.failedSeeds.isEmpty, "\(outcome.violations)")
+        #expect(outcome.moves >= 20, "\(outcome.moves) moves in 8 months at 6 a month")
+        #expect(outcome.movesSwitched >= outcome.moves / 2)
+        #expect((outcome.moveFreezeMaxMilliseconds ?? .max) < 5_000)
+        settings.movesPerMonth = 0
+        #expect(SLASimulation(topology: topology, settings: settings).runAll().moves == 0)
+    }
+}

@@ -37,7 +37,7 @@ import Testing
         #expect(settings.moveFault?.healAtMilliseconds == 36_000)
         let result = Simulation(topology: topology, seed: 1, settings: settings).run()
         #expect(result.passed, "\(result.violations)")
-        #expect(result.move?.phases.contains(MovePhase.frozen.rawValue) == true)
+        #expect(result.moves.first?.phases.contains(MovePhase.frozen.rawValue) == true)
         #expect(result.faults.count == 1 && result.faults[0].zone == topology.shard("us-east-1")?.primaryZone, "struck at the freeze")
         #expect(throws: ScenarioSchedule.Unsupported.self) { try ScenarioSchedule.settings(of: Self.drill("move-with-zone-loss"), topology: topology) }
     }

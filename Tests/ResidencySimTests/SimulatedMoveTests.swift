@@ -25,7 +25,7 @@ import Testing
     @Test func aMoveUnderWritesSwitchesWithEveryRowOnTheTarget() throws {
         let result = Simulation(topology: Self.topology, seed: 1, settings: Self.settings()).run()
         #expect(result.passed, "\(result.violations)")
-        let move = try #require(result.move)
+        let move = try #require(result.moves.first)
         #expect(move.phases.last == MovePhase.retained.rawValue, "\(move.phases)")
         #expect(move.routedTo == "south-1")
         #expect(move.acknowledgedRows > 1_000)
@@ -43,7 +43,7 @@ import Testing
                                         settings: Self.settings(fault: .init(phase: phase, onTarget: onTarget))).run()
                 let side = onTarget ? "target" : "source"
                 #expect(result.passed, "\(side) zone lost at \(phase.rawValue), seed \(seed): \(result.violations.prefix(3))")
-                let move = try #require(result.move)
+                let move = try #require(result.moves.first)
                 #expect([MovePhase.retained.rawValue, MovePhase.rolledBack.rawValue].contains(move.phases.last ?? ""),
                         "\(side) at \(phase.rawValue), seed \(seed): \(move.phases)")
             }
@@ -58,7 +58,7 @@ import Testing
         for seed in UInt64(1)...10 {
             let result = Simulation(topology: Self.topology, seed: seed, settings: settings).run()
             #expect(result.passed, "seed \(seed): \(result.violations.prefix(3))")
-            let move = try #require(result.move, "seed \(seed) drew no move")
+            let move = try #require(result.moves.first, "seed \(seed) drew no move")
             #expect([MovePhase.retained.rawValue, MovePhase.rolledBack.rawValue].contains(move.phases.last ?? ""), "seed \(seed): \(move.phases)")
         }
     }
