@@ -38,7 +38,8 @@ struct SimulationEngine {
     var checker: SimulationChecker
     var availability: AvailabilityLog
     var held: Set<ZoneID> = []
-    /// Per shard number: commits waiting for a synchronous standby (record, primary, since).
+    /// Per shard number: commits waiting for a synchronous standby (record, primary, since,
+    /// and the moving tenant's row it holds, if any).
     var waiting: [[(id: Int, primary: Int, since: Int, row: (move: Int, row: Int)?)]]
     /// Per shard number: the primary the journal records (where clients go first).
     var recordedPrimary: [Int?]
@@ -61,8 +62,8 @@ struct SimulationEngine {
     var slowPromotions = 0
     /// The last time anything the coordinator could react to changed: a probe that saw
     /// something else than the round before (the WAL receiver's silence growing aside), an
-    /// effect that did not fail, a fault. Only after `quietHorizon` without one, and with no
-    /// effect running, may the clock jump.
+    /// effect that did not fail, a fault. Only after `quietHorizon` without one may the clock
+    /// jump (never past a running effect's end: that is a queued event).
     var lastChange = 0
     /// Per node position: the probe the coordinator last got; empty until the first round
     /// of a coordinator (which gets every probe).
