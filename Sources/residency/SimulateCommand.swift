@@ -35,8 +35,12 @@ struct SimulateRunCommand: ParsableCommand {
             Checked on every acknowledgement, promotion and probe round: no write acknowledged \
             while only one zone held it, none acknowledged by a primary after another was \
             promoted, no acknowledged write lost at a promotion, no promotion outside the region, \
-            never two primaries able to acknowledge; at the end every shard acknowledges writes \
-            again. The same seed gives byte-identical output.
+            never two primaries able to acknowledge; every shard a fault hit acknowledges again \
+            within its bound (failover_after_ms + 2 s, more when the coordinator dies in the \
+            failover or promotions are slow); at the end every shard acknowledges writes again. \
+            With --move each run also moves a tenant between two regions (Core's move driver \
+            decides; checked: the tenant writable on exactly one shard, no acknowledged row lost \
+            or duplicated, the move ends). The same seed gives byte-identical output.
 
             SCENARIO runs a drill file (simulations/*.yaml) in the simulator instead: its power \
             losses and partitions (until the next heal; `primary_of` is resolved when the fault \
