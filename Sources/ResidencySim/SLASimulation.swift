@@ -140,11 +140,7 @@ public struct SLASimulation: Sendable {
     func moveOrders(seed: UInt64, lengthMilliseconds: Int) -> [Simulation.MoveOrder] {
         guard settings.movesPerMonth > 0 else { return [] }
         var random = SeededRandom(seed: seed ^ 0x3001_E5A1A)
-        let shards = topology.shards.sorted { $0.id < $1.id }
-        let pairs = shards.flatMap { from in
-            shards.filter { $0.region != from.region && SimulatedMove.plan(.init(from: from.id, to: $0.id, atMilliseconds: 0), topology: topology) != nil }
-                .map { (from.id, $0.id) }
-        }
+        let pairs = SimulatedMove.pairs(topology)
         guard !pairs.isEmpty else { return [] }
         var orders: [Simulation.MoveOrder] = []
         let mean = 30 * 86_400_000 / settings.movesPerMonth

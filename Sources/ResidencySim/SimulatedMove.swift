@@ -54,6 +54,16 @@ struct SimulatedMove {
                                      history: MoveHistory())
     }
 
+    /// Every (from, to) of shards in two regions that a realm lets a tenant move between,
+    /// in shard id order.
+    static func pairs(_ topology: Topology) -> [(from: ShardID, to: ShardID)] {
+        let shards = topology.shards.sorted { $0.id < $1.id }
+        return shards.flatMap { from in
+            shards.filter { $0.region != from.region && plan(.init(from: from.id, to: $0.id, atMilliseconds: 0), topology: topology) != nil }
+                .map { (from: from.id, to: $0.id) }
+        }
+    }
+
     init?(order: Order, topology: Topology, shards: SimulatedShards) {
         guard let plan = Self.plan(order, topology: topology), let source = shards.shardNumber[order.from],
               let target = shards.shardNumber[plan.toShard] else { return nil }

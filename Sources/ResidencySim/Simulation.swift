@@ -262,14 +262,11 @@ public struct Simulation {
     /// move to another region's shard, to a shard drawn from those; at a drawn time.
     static func randomMove(_ topology: Topology, settings: Settings, seed: UInt64) -> MoveOrder? {
         var random = SeededRandom(seed: seed ^ 0x3007_E3007_E)
-        let shards = topology.shards.sorted { $0.id < $1.id }
-        for from in shards {
-            let targets = shards.filter { $0.region != from.region && SimulatedMove.plan(.init(from: from.id, to: $0.id, atMilliseconds: 0), topology: topology) != nil }
-            guard !targets.isEmpty else { continue }
-            let half = max(1, Int(settings.duration.inMilliseconds) / 2)
-            return MoveOrder(from: from.id, to: targets[random.below(targets.count)].id, atMilliseconds: 1_000 + random.below(half))
-        }
-        return nil
+        let pairs = SimulatedMove.pairs(topology)
+        guard let from = pairs.first?.from else { return nil }
+        let targets = pairs.filter { $0.from == from }
+        let half = max(1, Int(settings.duration.inMilliseconds) / 2)
+        return MoveOrder(from: from, to: targets[random.below(targets.count)].to, atMilliseconds: 1_000 + random.below(half))
     }
 
     public func run() -> Result {
