@@ -19,6 +19,9 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // libzstd and OpenSSL's libcrypto from Debian's libzstd-dev and libssl-dev; imported by ResidencyVault only.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         // Pure decisions: topology, placement, status verdicts. No Foundation, no I/O.
         .target(name: "ResidencyCore"),
         // YAML -> validated Core values; errors carry file:line:col.
@@ -38,6 +41,12 @@ let package = Package(
                 "ResidencyCore", "ResidencyConfig", "ResidencyPostgres",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        // The vault: zstd + AES-256-GCM objects with envelope keys, WORM storage per region,
+        // the WAL archive, base backups and point-in-time restore.
+        .target(
+            name: "ResidencyVault",
+            dependencies: ["CZstd", "COpenSSL", "ResidencyCore", "ResidencyPostgres"]
         ),
         // Drills: the workload that writes through a tenant's connection string and records every attempt.
         .target(name: "ResidencyChaos", dependencies: ["ResidencyCore", "ResidencyPostgres", "ResidencyRuntime", "ResidencyConfig", .product(name: "Logging", package: "swift-log")]),
@@ -85,6 +94,7 @@ let package = Package(
         ),
         .testTarget(name: "ResidencyCoreTests", dependencies: ["ResidencyCore"]),
         .testTarget(name: "ResidencySimTests", dependencies: ["ResidencySim", "ResidencyCore", "ResidencyConfig"]),
+        .testTarget(name: "ResidencyVaultTests", dependencies: ["ResidencyVault", "ResidencyCore"]),
         .testTarget(name: "ResidencyConfigTests", dependencies: ["ResidencyConfig", "ResidencyCore", "ResidencyReport"]),
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.
         .testTarget(
