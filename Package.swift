@@ -38,7 +38,7 @@ let package = Package(
         .target(
             name: "ResidencyRuntime",
             dependencies: [
-                "ResidencyCore", "ResidencyConfig", "ResidencyPostgres",
+                "ResidencyCore", "ResidencyConfig", "ResidencyPostgres", "ResidencyVault",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -58,6 +58,7 @@ let package = Package(
             name: "residency",
             dependencies: [
                 "ResidencyCore", "ResidencyConfig", "ResidencyRuntime", "ResidencyReport", "ResidencyPostgres", "ResidencyChaos", "ResidencySim",
+                "ResidencyVault",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -99,7 +100,7 @@ let package = Package(
         // Live PostgreSQL: starts its own servers through the `residency` executable and the libraries.
         .testTarget(
             name: "ResidencyIntegrationTests",
-            dependencies: ["residency", "ResidencyRuntime", "ResidencyPostgres", "ResidencyConfig", "ResidencyCore", "ResidencyChaos", "ResidencyReport", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["residency", "ResidencyRuntime", "ResidencyPostgres", "ResidencyConfig", "ResidencyCore", "ResidencyChaos", "ResidencyReport", "ResidencyVault", .product(name: "Logging", package: "swift-log")]
         ),
     ],
     swiftLanguageModes: [.v6]

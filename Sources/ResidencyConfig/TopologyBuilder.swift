@@ -24,6 +24,8 @@ struct TopologyBuilder {
     private var realms: [(id: Located<RealmID>, regions: [Located<RegionID>]?)] = []
     private var apps: [Located<App>] = []
     private var failover = FailoverSettings()
+    private var backups = BackupSettings()
+    private var backupTierNodes: [(TierID, Node)] = []
     private var tiers: [Tier] = []
     private var regions: [RegionDraft] = []
     private var topologyFile = "topology.yaml"
@@ -50,7 +52,7 @@ struct TopologyBuilder {
         guard let root = reader.compose(text) else { return unparsedFiles.append(file) }
         guard let top = reader.mapping(
                 root, what: "topology.yaml",
-                allowed: ["control", "realms", "failover", "apps", "service_levels"],
+                allowed: ["control", "realms", "failover", "apps", "service_levels", "backups"],
                 required: ["control", "realms", "service_levels"])
         else { return }
 
@@ -130,6 +132,26 @@ struct TopologyBuilder {
             }
         }
 
+        if let backupsNode = top["backups"]?.value,
+           let entries = reader.mapping(backupsNode, what: "backups", allowed: ["interval_hours", "retention_days", "tier_retention_days"])
+        {
+            if let node = entries["interval_hours"]?.value, let value = reader.integer(node, what: "backups.interval_hours", in: 0...8760) {
+                backups.intervalHours = value
+            }
+            if let node = entries["retention_days"]?.value, let value = reader.integer(node, what: "backups.retention_days", in: 1...3650) {
+                backups.retentionDays = value
+            }
+            if let tiersNode = entries["tier_retention_days"]?.value {
+                for (key, _, value) in reader.namedEntries(tiersNode, what: "backups.tier_retention_days") {
+                    guard let tier: TierID = reader.name(key, what: "tier"),
+                          let days = reader.integer(value, what: "backups.tier_retention_days.\(tier)", in: 1...3650)
+                    else { continue }
+                    backups.tierRetentionDays[tier.rawValue] = days
+                    backupTierNodes.append((tier, key))
+                }
+            }
+        }
+
         if let levels = top["service_levels"]?.value {
             for (key, _, value) in reader.namedEntries(levels, what: "service_levels") {
                 guard let id: TierID = reader.name(key, what: "tier"),
@@ -171,6 +193,9 @@ struct TopologyBuilder {
             if tiers.isEmpty, problems.isEmpty, reader.problems.isEmpty {
                 reader.problem(at: levels, "service_levels defines no tier: add one, like premium: {uptime_percent: 99.95, credits: [...]}")
             }
+        }
+        for (tier, node) in backupTierNodes where !tiers.contains(where: { $0.id == tier }) {
+            reader.problem(at: node, "backups.tier_retention_days names tier '\(tier)', which service_levels does not define (tiers: \(tiers.map(\.id.rawValue).joined(separator: ", ")))")
         }
     }
 
@@ -306,7 +331,7 @@ struct TopologyBuilder {
         guard let controlPort else { throw ConfigErrors(problems: problems) }
         return Topology(
             realms: builtRealms, regions: builtRegions, apps: apps.map(\.value), failover: failover,
-            serviceLevels: ServiceLevels(tiers: tiers), controlPort: controlPort.value)
+            serviceLevels: ServiceLevels(tiers: tiers), controlPort: controlPort.value, backups: backups)
     }
 
     private mutating func checkUnique<V: Hashable>(_ items: [Located<V>], what: String) {

@@ -10,10 +10,12 @@ public struct Topology: Hashable, Sendable, Codable {
     public let serviceLevels: ServiceLevels
     /// Local mode: the control server's port (it belongs to no zone).
     public let controlPort: Int
+    /// Base backups and the vault's retention (`backups:` in topology.yaml).
+    public let backups: BackupSettings
 
     public init(
         realms: [Realm], regions: [Region], apps: [App], failover: FailoverSettings,
-        serviceLevels: ServiceLevels, controlPort: Int
+        serviceLevels: ServiceLevels, controlPort: Int, backups: BackupSettings = BackupSettings()
     ) {
         self.realms = realms
         self.regions = regions
@@ -21,11 +23,22 @@ public struct Topology: Hashable, Sendable, Codable {
         self.failover = failover
         self.serviceLevels = serviceLevels
         self.controlPort = controlPort
+        self.backups = backups
+    }
+
+    /// A topology stored by a version before the vault has no `backups`: the defaults.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            realms: try container.decode([Realm].self, forKey: .realms), regions: try container.decode([Region].self, forKey: .regions),
+            apps: try container.decode([App].self, forKey: .apps), failover: try container.decode(FailoverSettings.self, forKey: .failover),
+            serviceLevels: try container.decode(ServiceLevels.self, forKey: .serviceLevels), controlPort: try container.decode(Int.self, forKey: .controlPort),
+            backups: try container.decodeIfPresent(BackupSettings.self, forKey: .backups) ?? BackupSettings())
     }
 
     /// The same topology with other failover settings (a coordinator's command-line overrides).
     public func with(failover: FailoverSettings) -> Topology {
-        Topology(realms: realms, regions: regions, apps: apps, failover: failover, serviceLevels: serviceLevels, controlPort: controlPort)
+        Topology(realms: realms, regions: regions, apps: apps, failover: failover, serviceLevels: serviceLevels, controlPort: controlPort, backups: backups)
     }
 
     public var shards: [Shard] { regions.flatMap(\.shards) }

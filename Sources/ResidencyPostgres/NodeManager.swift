@@ -2,8 +2,9 @@
 /// as child processes on this machine (`LocalNodeManager`); remote mode (later) will
 /// manage servers on other hosts through an agent, behind this same interface.
 public protocol NodeManager: Sendable {
-    /// Creates a new cluster for a primary (its own `initdb`, so its own system identifier).
-    func initializePrimary(_ server: String, superuserPassword: String) throws(PostgresError)
+    /// Creates a new cluster for a primary (its own `initdb`, so its own system identifier);
+    /// `extraSettings` go to the end of its `postgresql.conf`.
+    func initializePrimary(_ server: String, superuserPassword: String, extraSettings: String) throws(PostgresError)
     /// Creates a standby's data directory as a base backup of `primary`, streaming its WAL
     /// through `slot`, and configures it to follow `primary`.
     func createStandby(_ server: String, from primary: ConnectionSettings, slot: String) throws(PostgresError)

@@ -37,7 +37,7 @@ public struct ServerUser: Sendable, Hashable {
     }
 
     /// The command line that runs `arguments` as this user.
-    func commandLine(_ arguments: [String]) -> [String] {
+    public func commandLine(_ arguments: [String]) -> [String] {
         switchesUser ? ["/usr/sbin/runuser", "-u", name, "--"] + arguments : arguments
     }
 }

@@ -79,6 +79,7 @@ public struct LocalTopology {
             try secrets.write(to: layout.passfile, owner: user)
         }
         var report = UpReport()
+        let vault = try VaultSetup.ensure(layout: layout, topology: topology, user: user)
 
         try ensureControlServer(manager: manager, layout: layout, secrets: secrets, report: &report)
         let control = try ControlStore(layout: layout)
@@ -101,7 +102,8 @@ public struct LocalTopology {
                 continue
             }
             try ensureShard(shard, nodes: nodes.filter { $0.node.shard == shard.shard }, topology: topology,
-                            manager: manager, control: control, data: data, secrets: secrets, report: &report)
+                            manager: manager, control: control, data: data, secrets: secrets,
+                            archive: VaultSetup.archiveSettings(vault, dataRoot: layout.dataRoot, shard: shard.shard), report: &report)
         }
         if demo {
             let catalog = TenantCatalog(control: control, data: data, topology: topology)
@@ -135,7 +137,7 @@ public struct LocalTopology {
                 progress("creating the control server (port \(layout.controlPort))")
                 try manager.stop(server)
                 try manager.remove(server)
-                try manager.initializePrimary(server, superuserPassword: secrets.superuserPassword)
+                try manager.initializePrimary(server, superuserPassword: secrets.superuserPassword, extraSettings: "")
                 CrashPoint.reach("up.after-control-initdb")
                 try manager.start(server, port: layout.controlPort, clusterName: server)
                 let admin = try Connection(ControlStore.settings(layout, database: "postgres", user: LocalNodeManager.superuser))
@@ -168,7 +170,7 @@ public struct LocalTopology {
 
     private func ensureShard(
         _ shard: ControlStore.ShardRecord, nodes: [ControlStore.NodeRecord], topology: Topology,
-        manager: LocalNodeManager, control: ControlStore, data: DataNodes, secrets: Secrets, report: inout UpReport
+        manager: LocalNodeManager, control: ControlStore, data: DataNodes, secrets: Secrets, archive: String, report: inout UpReport
     ) throws(RuntimeError) {
         guard let primary = nodes.first(where: { $0.node == shard.primary }) else {
             progress("shard \(shard.shard): its primary \(shard.primary) is in a zone held down; left as it is")
@@ -189,7 +191,7 @@ public struct LocalTopology {
             }
             progress("creating primary \(primary.node) (port \(primary.port)): initdb --data-checksums")
             try step("create primary \(primary.node)") { () throws(PostgresError) in
-                try manager.initializePrimary(primary.node.fileName, superuserPassword: secrets.superuserPassword)
+                try manager.initializePrimary(primary.node.fileName, superuserPassword: secrets.superuserPassword, extraSettings: archive)
                 CrashPoint.reach("up.after-primary-initdb")
                 try manager.start(primary.node.fileName, port: primary.port, clusterName: primary.node.description)
                 let admin = try Connection(data.settings(port: primary.port, database: "postgres"))

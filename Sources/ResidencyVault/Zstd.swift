@@ -42,10 +42,14 @@ final class ZstdDecompressor {
     /// Decompresses from `input` into `output`, advancing both. An authenticated object that
     /// does not decompress is reported as corrupt: it was written wrong, not tampered with.
     func decompress(_ input: inout ZSTD_inBuffer, _ output: inout ZSTD_outBuffer) throws(VaultError) {
+        let consumed = input.pos
+        let produced = output.pos
         let hint = ZSTD_decompressStream(context, &output, &input)
         if ZSTD_isError(hint) != 0 {
             throw VaultError(.corrupt, "zstd: the object's content does not decompress: \(String(cString: ZSTD_getErrorName(hint)))")
         }
-        atFrameEnd = hint == 0
+        // A call with nothing left to read after a frame ended asks for the next frame's
+        // header: that is not a frame cut short.
+        if input.pos > consumed || output.pos > produced { atFrameEnd = hint == 0 }
     }
 }

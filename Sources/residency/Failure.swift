@@ -1,6 +1,7 @@
 import ResidencyConfig
 import ResidencyPostgres
 import ResidencyRuntime
+import ResidencyVault
 
 /// An error on its way out, with the exit code of the architecture:
 /// 1 a check did not hold, 2 could not do it, 65 invalid input (64, wrong command line,
@@ -26,6 +27,13 @@ struct Failure: Error {
             self.init(message: error.description, exitCode: Self.invalidInput)
         case let error as RuntimeError:
             self.init(message: error.message, exitCode: error.kind == .invalidInput ? Self.invalidInput : Self.unavailable)
+        case let error as VaultError:
+            let code = switch error.kind {
+            case .invalidInput: Self.invalidInput
+            case .corrupt, .wrongKey, .retained: Self.checkFailed
+            case .notFound, .io: Self.unavailable
+            }
+            self.init(message: error.message, exitCode: code)
         case let error as PostgresError:
             self.init(message: error.description, exitCode: Self.unavailable)
         default:

@@ -28,12 +28,15 @@ struct Residency: ParsableCommand {
         subcommands: [
             ValidateCommand.self, DrillCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self, CoordinatorCommand.self,
             ZoneCommand.self, SwitchoverCommand.self, RebalanceCommand.self, FailoverCommand.self, EventsCommand.self, ConninfoCommand.self, MoveCommand.self, ReportCommand.self,
-            SimulateCommand.self, ChaosCommand.self,
+            SimulateCommand.self, ChaosCommand.self, BackupCommand.self, WALPushCommand.self, WALFetchCommand.self,
         ]
     )
 
     /// The one place that bootstraps logging and turns errors into exit codes.
     static func main() {
+        // A child that exits early (tar, pg_basebackup) must not kill the tool mid-write: the
+        // write fails with EPIPE and the error says which program stopped.
+        signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = ProcessInfo.processInfo.environment["RESIDENCY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning

@@ -49,6 +49,19 @@ import Testing
         #expect(summary.storedSHA256 == VaultKey.hex(Crypto.sha256(sealed)))
     }
 
+    /// Highly compressible content whose size is a multiple of the decompression buffer (a
+    /// 16 MiB WAL segment of zeros): the decompressor is called once more after the frame
+    /// ended, which must not read as a frame cut short.
+    @Test(arguments: [4 << 20, 16 << 20])
+    func roundTripOfZeros(size: Int) throws {
+        let key = try VaultKey.generate()
+        var plain = [UInt8](repeating: 0, count: size)
+        plain[0] = 0xD1
+        plain[size / 3] = 7
+        let (sealed, _) = try Self.seal(plain, key: key)
+        #expect(try Self.open(sealed, key: key) == plain)
+    }
+
     @Test func compressesBeforeEncrypting() throws {
         let key = try VaultKey.generate()
         let plain = [UInt8](repeating: 42, count: 4 << 20)

@@ -1,0 +1,98 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A program whose standard output the vault reads (`pg_basebackup -D -`) or whose standard
+/// input it writes (`tar -x`), with its standard error kept in a file for the message when
+/// it fails. The pipe end the vault uses is a `ByteSource` / `ByteSink`.
+final class ChildProcess {
+    enum Pipe { case readStdout, writeStdin }
+
+    let program: String
+    let pid: pid_t
+    let stderrPath: String
+    private(set) var fd: Int32
+    private var status: Int32?
+
+    init(_ arguments: [String], pipe direction: Pipe, stderrPath: String) throws(VaultError) {
+        program = URL(fileURLWithPath: arguments.first { $0.hasPrefix("/") && !$0.hasSuffix("runuser") } ?? arguments[0]).lastPathComponent
+        self.stderrPath = stderrPath
+        var fds: [Int32] = [-1, -1]
+        guard Glibc.pipe(&fds) == 0 else { throw VaultError(.io, "pipe: \(String(cString: strerror(errno)))") }
+        for end in fds { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        switch direction {
+        case .readStdout:
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        case .writeStdin:
+            posix_spawn_file_actions_adddup2(&actions, fds[0], 0)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        }
+        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var environment = ProcessInfo.processInfo.environment
+        environment["LC_ALL"] = "C.UTF-8"
+        environment["LC_MESSAGES"] = "C"
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, arguments[0], &actions, nil, argv, envp)
+        switch direction {
+        case .readStdout:
+            close(fds[1])
+            fd = fds[0]
+        case .writeStdin:
+            close(fds[0])
+            fd = fds[1]
+        }
+        guard spawned == 0 else {
+            close(fd)
+            throw VaultError(.io, "cannot start \(arguments[0]): \(String(cString: strerror(spawned)))")
+        }
+        self.pid = pid
+    }
+
+    deinit {
+        if fd >= 0 { close(fd) }
+        if status == nil {
+            kill(pid, SIGKILL)
+            var ignored: Int32 = 0
+            waitpid(pid, &ignored, 0)
+        }
+    }
+
+    var stream: FileDescriptorStream { FileDescriptorStream(fd: fd, name: program) }
+
+    /// Closes the vault's end of the pipe (the child sees end of input) and waits for the
+    /// child; returns its standard error. Throws when it did not exit 0.
+    @discardableResult
+    func finish() throws(VaultError) -> String {
+        if fd >= 0 {
+            close(fd)
+            fd = -1
+        }
+        var raw: Int32 = 0
+        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        let code = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+        status = code
+        let text = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+        guard code == 0 else {
+            throw VaultError(.io, "\(program) exited with status \(code): \(text.split(separator: "\n").suffix(8).joined(separator: "\n"))")
+        }
+        return text
+    }
+
+    /// Stops the child (after an error on the vault's side) and reaps it.
+    func abandon() {
+        guard status == nil else { return }
+        kill(pid, SIGTERM)
+        _ = try? finish()
+    }
+}

@@ -1,0 +1,227 @@
+import ArgumentParser
+import Foundation
+import ResidencyCore
+import ResidencyReport
+import ResidencyRuntime
+import ResidencyVault
+
+struct BackupCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Base backups and the WAL archive in each region's vault: take, list, verify, restore to a point in time, purge.",
+        discussion: """
+            Every shard member archives its WAL into its region's vault (archive_command = residency \
+            wal-push); a base backup streams from a healthy standby. Every object is compressed (zstd), \
+            encrypted (AES-256-GCM, a fresh data key per object wrapped by the region's key, \
+            <data root>/keys/<region>.key), stored read-only and kept until its retain-until \
+            (backups.retention_days in regions/topology.yaml, 30 by default): nothing deletes it earlier.
+            """,
+        subcommands: [Take.self, List.self, Verify.self, Restore.self, Discard.self, Purge.self])
+
+    struct KeyOption: ParsableArguments {
+        @Option(name: .customLong("key-file"), help: ArgumentHelp("A vault key of your own (64 hex digits, mode 0600) instead of the region's.", valueName: "file"))
+        var keyFile: String?
+    }
+
+    struct Take: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "A base backup of a shard now, from its least lagging healthy standby (the primary when none is).",
+            discussion: "Returns once the backup and the WAL that makes it consistent are durable in the vault, with its manifest sealed beside it.")
+
+        @Option(help: "The shard.") var shard: String
+        @OptionGroup var key: KeyOption
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let service = try BackupService(state: state.directory, keyFile: key.keyFile)
+            let manifest = try service.take(try BackupCommand.shard(shard), progress: Terminal.progress())
+            Terminal.output(output.json ? BackupCommand.json(manifest) : BackupCommand.text([manifest]))
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The base backups in the vault, oldest first: id, source, consistent at, sizes, retain-until.")
+
+        @Option(help: "Only this shard's.") var shard: String?
+        @OptionGroup var key: KeyOption
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let service = try BackupService(state: state.directory, keyFile: key.keyFile)
+            let manifests = try service.list(shard: try shard.map(BackupCommand.shard))
+            if output.json {
+                struct Document: Encodable { let version: Int; let backups: [BackupManifest] }
+                Terminal.output(JSONDocument.render(Document(version: JSONDocument.version, backups: manifests)))
+            } else {
+                Terminal.output(manifests.isEmpty ? "no base backups (residency backup take --shard ...)" : BackupCommand.text(manifests))
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decrypt and check every object of a backup against its manifest, then restore it into a scratch server to prove it starts.",
+            discussion: "Exit 0 when everything held; 1 when an object or the restore failed (each problem is listed).")
+
+        @Argument(help: ArgumentHelp("The backup: <shard>/<id>, as `backup list` shows.", valueName: "id")) var id: String
+        @Flag(name: .customLong("no-restore"), help: "Only check the objects; do not restore into a scratch server.") var noRestore = false
+        @OptionGroup var key: KeyOption
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let service = try BackupService(state: state.directory, keyFile: key.keyFile)
+            let result = try service.verify(id, restore: !noRestore, progress: Terminal.progress())
+            if output.json {
+                struct Document: Encodable { let version: Int; let ok: Bool; let verification: BackupService.Verification }
+                Terminal.output(JSONDocument.render(Document(version: JSONDocument.version, ok: result.ok, verification: result), snakeCase: true))
+            } else {
+                var lines = result.objects.map { "\($0.ok ? "ok  " : "FAIL") \($0.name)" + ($0.problem.map { ": \($0)" } ?? "") }
+                if let seconds = result.restoreSeconds { lines.append("ok   restored into a scratch server and started in \(String(format: "%.1f", seconds)) s") }
+                if let problem = result.restoreProblem { lines.append("FAIL restore into a scratch server: \(problem)") }
+                if noRestore { lines.append("--   restore skipped (--no-restore)") }
+                lines.append(result.ok ? "backup \(id) verified" : "backup \(id) FAILED verification")
+                Terminal.output(lines.joined(separator: "\n"))
+            }
+            if !result.ok { throw ExitCode(Failure.checkFailed) }
+        }
+    }
+
+    struct Restore: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Point-in-time recovery of a shard into a new server beside the live ones.",
+            discussion: """
+                Chooses the newest base backup consistent by --to-time, checks the WAL archive has no gap \
+                after it (a gap is refused: recovery would silently stop short), restores it into \
+                <data root>/restores/<shard>-<time>/ and recovers to just after the last commit at or before \
+                --to-time, then promotes it and leaves it running on its own port (printed) for you to \
+                inspect or copy from. It never archives and is never a member of the shard. \
+                `backup discard NAME` removes it.
+
+                --to-time: ISO 8601 UTC (2026-12-02T10:15:30Z, fractions allowed) or @<unix seconds>. \
+                Without it, recovery runs to the end of the archive.
+
+                Not built yet: --promote (making the restored servers the shard) and --tenant \
+                (restoring one tenant's rows into its live shard); both are refused.
+                """)
+
+        @Option(help: "The shard to restore.") var shard: String?
+        @Option(name: .customLong("to-time"), help: ArgumentHelp("The point in time.", valueName: "time")) var toTime: String?
+        @Option(help: "The restored server's port (default: a free one).") var port: Int?
+        @Option(help: ArgumentHelp("Seconds to wait for recovery to finish.", valueName: "seconds")) var timeout: Int = 900
+        @Option(help: ArgumentHelp("Not built yet: restore one tenant into its live shard.", valueName: "tenant")) var tenant: String?
+        @Flag(help: "Not built yet: make the restored server the shard.") var promote = false
+        @OptionGroup var key: KeyOption
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            if tenant != nil { throw Failure(message: "backup restore --tenant is not built yet (issue 15); restore the shard and copy the tenant's rows from the restored server", exitCode: Failure.invalidInput) }
+            if promote { throw Failure(message: "backup restore --promote is not built yet (issue 15): the restored server runs beside the shard", exitCode: Failure.invalidInput) }
+            guard let shard else { throw Failure(message: "backup restore needs --shard", exitCode: Failure.invalidInput) }
+            guard (1...86_400).contains(timeout) else { throw Failure(message: "--timeout \(timeout) must be 1-86400 seconds", exitCode: Failure.invalidInput) }
+            if let port, !(1024...65535).contains(port) { throw Failure(message: "--port \(port) must be 1024-65535", exitCode: Failure.invalidInput) }
+            var target = ShardRestore.Target.end
+            if let toTime {
+                guard let date = BackupCommand.parseTime(toTime) else {
+                    throw Failure(message: "--to-time \(String(reflecting: toTime)) is not a time: write 2026-12-02T10:15:30Z (fractions allowed) or @<unix seconds>", exitCode: Failure.invalidInput)
+                }
+                target = .time(date)
+            }
+            let service = try BackupService(state: state.directory, keyFile: key.keyFile)
+            let restored = try service.restore(try BackupCommand.shard(shard), target: target, port: port, timeout: .seconds(timeout), progress: Terminal.progress())
+            if output.json {
+                struct Document: Encodable { let version: Int; let restored: ShardRestore.Restored }
+                Terminal.output(JSONDocument.render(Document(version: JSONDocument.version, restored: restored), snakeCase: true))
+            } else {
+                Terminal.output("""
+                    restored \(restored.backup) to \(target.description) in \(String(format: "%.1f", restored.seconds)) s
+                    server \(restored.server) runs on 127.0.0.1:\(restored.port) (data \(restored.dataDirectory))
+                    remove it with: residency backup discard \(restored.server)
+                    """)
+            }
+        }
+    }
+
+    struct Discard: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Stop and delete a server that `backup restore` left running.")
+
+        @Argument(help: ArgumentHelp("Its name, as `backup restore` printed.", valueName: "name")) var name: String
+        @OptionGroup var state: StateOptions
+
+        func run() throws {
+            try BackupService(state: state.directory).discard(restored: name)
+        }
+    }
+
+    struct Purge: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete the vault objects whose retain-until has passed; nothing else.",
+            discussion: "Each object's retain-until is read from its authenticated header: an object that does not authenticate stops the purge (exit 2) rather than being deleted or skipped silently.")
+
+        @OptionGroup var key: KeyOption
+        @OptionGroup var state: StateOptions
+        @OptionGroup var output: OutputOptions
+
+        func run() throws {
+            let purged = try BackupService(state: state.directory, keyFile: key.keyFile).purge()
+            if output.json {
+                struct Document: Encodable { let version: Int; let regions: [BackupService.Purged] }
+                Terminal.output(JSONDocument.render(Document(version: JSONDocument.version, regions: purged)))
+            } else {
+                Terminal.output(purged.map { "\($0.region): deleted \($0.deleted.count) expired object(s), kept \($0.kept)" }.joined(separator: "\n"))
+            }
+        }
+    }
+
+    static func shard(_ text: String) throws -> ShardID {
+        guard Identifier<ShardKind>.isWellFormed(text) else {
+            throw Failure(message: "--shard \(String(reflecting: text)) is not a shard name", exitCode: Failure.invalidInput)
+        }
+        return ShardID(text)
+    }
+
+    static func text(_ manifests: [BackupManifest]) -> String {
+        var table = TextTable(header: ["ID", "SOURCE", "CONSISTENT AT", "TIMELINE", "DATA", "STORED", "RETAIN UNTIL", "TENANTS"])
+        for manifest in manifests {
+            table.append([
+                manifest.qualifiedID, manifest.source, iso(manifest.consistentAt), "\(manifest.timeline)",
+                bytes(manifest.plainBytes), bytes(manifest.storedBytes), iso(manifest.retainUntil), "\(manifest.tenants.count)",
+            ])
+        }
+        return table.render()
+    }
+
+    static func json(_ manifest: BackupManifest) -> String {
+        struct Document: Encodable { let version: Int; let backup: BackupManifest }
+        return JSONDocument.render(Document(version: JSONDocument.version, backup: manifest))
+    }
+
+    static func iso(_ seconds: Double) -> String {
+        Date(timeIntervalSince1970: seconds).formatted(.iso8601)
+    }
+
+    static func bytes(_ count: Int64) -> String {
+        count >= 1 << 20 ? String(format: "%.1f MiB", Double(count) / Double(1 << 20)) : "\(count) B"
+    }
+
+    /// `2026-12-02T10:15:30Z`, `2026-12-02T10:15:30.123456Z`, `...+01:00`, or `@1764670530.5`.
+    static func parseTime(_ text: String) -> Date? {
+        if text.hasPrefix("@") { return Double(text.dropFirst()).flatMap { $0.isFinite && $0 > 0 ? Date(timeIntervalSince1970: $0) : nil } }
+        var base = text
+        var fraction = 0.0
+        if let dot = text.firstIndex(of: ".") {
+            let rest = text[text.index(after: dot)...]
+            let digits = rest.prefix { $0.isASCII && $0.isNumber }
+            guard !digits.isEmpty, digits.count <= 9 else { return nil }
+            fraction = Double("0." + digits) ?? 0
+            base = String(text[..<dot]) + String(rest.dropFirst(digits.count))
+        }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        guard let date = formatter.date(from: base) else { return nil }
+        return date.addingTimeInterval(fraction)
+    }
+}

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import ResidencyVault
+
+/// The options both WAL commands take: where the vault layout is and whose archive it is.
+struct WALArchiveOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The vault layout that `residency up` wrote (<data root>/vault.json).", valueName: "file"))
+    var config: String
+    @Option(help: ArgumentHelp("The shard whose archive this is.", valueName: "shard"))
+    var shard: String
+    @Option(name: .customLong("key-file"), help: ArgumentHelp("A key of your own (64 hex digits, mode 0600) instead of the region's.", valueName: "file"))
+    var keyFile: String?
+
+    func archive() throws(VaultError) -> WALArchive {
+        let layout = try VaultLayout.load(config)
+        return WALArchive(vault: try layout.vault(shard: shard, keyFile: keyFile), shard: shard, retainDays: layout.retainDays)
+    }
+}
+
+struct WALPushCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wal-push",
+        abstract: "Archive one WAL file into the shard's vault (PostgreSQL's archive_command).",
+        discussion: """
+            `up` sets archive_command on every member of a shard to this command with %p. It exits 0 \
+            only once the file is durable in the vault (flushed, read-only, linked under its name); \
+            then PostgreSQL may recycle it. A file the vault already holds with the same content \
+            exits 0 too (every member archives, so each segment arrives up to three times). Any \
+            failure exits non-zero and PostgreSQL retries the file later, keeping it until then.
+            """)
+
+    @OptionGroup var options: WALArchiveOptions
+    @Argument(help: ArgumentHelp("The WAL file (%p: relative to the data directory).", valueName: "path"))
+    var path: String
+
+    func run() throws {
+        do {
+            let outcome = try options.archive().push(path: path)
+            if case .keptBeside(let name) = outcome {
+                Terminal.error("warning: \(path) differs from the copy already archived under its name; kept as \(name)")
+            }
+        } catch {
+            throw Failure(message: "wal-push \(path): \(error.message)", exitCode: error.kind == .invalidInput ? Failure.invalidInput : Failure.unavailable)
+        }
+    }
+}
+
+struct WALFetchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wal-fetch",
+        abstract: "Restore one WAL file from the shard's vault (PostgreSQL's restore_command).",
+        discussion: """
+            Exit codes, as PostgreSQL reads them (and as WAL-G's): 0 restored; 74 not in the archive \
+            (PostgreSQL takes that as the end of the archive); 126 anything else (a file that does not \
+            authenticate, a wrong key, an unreadable vault): PostgreSQL stops recovery on an exit status \
+            above 125 instead of treating the failure as the end of the archive and ending recovery early.
+            """)
+
+    static let notFound: Int32 = 74
+    static let stopRecovery: Int32 = 126
+
+    @OptionGroup var options: WALArchiveOptions
+    @Argument(help: ArgumentHelp("The file PostgreSQL asks for (%f).", valueName: "file"))
+    var file: String
+    @Argument(help: ArgumentHelp("Where to put it (%p).", valueName: "path"))
+    var path: String
+
+    func run() throws {
+        do {
+            try options.archive().fetch(file: file, to: path)
+        } catch {
+            throw Failure(message: "wal-fetch \(file): \(error.message)", exitCode: error.kind == .notFound ? Self.notFound : Self.stopRecovery)
+        }
+    }
+}
