@@ -34,8 +34,7 @@ public struct BackupService {
 
     public func backups(of shard: ShardID) throws(RuntimeError) -> BaseBackup {
         let vault = try Self.vault { () throws(VaultError) in try vaultLayout.vault(shard: shard.rawValue, keyFile: keyFile) }
-        return BaseBackup(vault: vault, archive: WALArchive(vault: vault, shard: shard.rawValue, retainDays: vaultLayout.retainDays),
-                          binaries: binaries)
+        return BaseBackup(vault: vault, shard: shard.rawValue, retainDays: vaultLayout.retainDays, binaries: binaries)
     }
 
     public func shardRecord(_ shard: ShardID) throws(RuntimeError) -> ControlStore.ShardRecord {
@@ -213,8 +212,11 @@ public struct BackupService {
             _ = try connection.query("SELECT txid_current()")
             try connection.execute("COMMIT")
             guard let name = try connection.query("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").scalar,
-                  let segment = WALSegment(name: name) else { return }
-            try Self.vault { () throws(VaultError) in try backups.closeSegment(segment, primary: settings, timeout: .seconds(60)) }
+                  let segment = WALSegment(name: name),
+                  let system = try connection.query("SELECT system_identifier FROM pg_control_system()").scalar else { return }
+            try Self.vault { () throws(VaultError) in
+                try backups.closeSegment(segment, archive: backups.archive(system), primary: settings, timeout: .seconds(60))
+            }
         } catch let error as RuntimeError {
             throw error
         } catch {

@@ -309,6 +309,8 @@ public struct LocalTopology {
     public struct DownReport: Sendable {
         public var stopped: [(server: String, pid: Int32)] = []
         public var purged: String?
+        /// The vault a purge kept because objects in it are still retained: where, how many, until when (the latest).
+        public var keptVault: (path: String, objects: Int, until: Int64)?
     }
 
     public func down(purge: Bool) throws(RuntimeError) -> DownReport {
@@ -340,14 +342,29 @@ public struct LocalTopology {
                 try manager.stop(server)
                 report.stopped.append((server, pid))
             }
+            // Servers `backup restore` left running beside the shards.
+            let restores = LocalNodeManager(binaries: manager.binaries, user: manager.user, dataRoot: layout.dataRoot + "/restores", passfile: layout.passfile)
+            for server in ((try? FileManager.default.contentsOfDirectory(atPath: restores.dataRoot)) ?? []).sorted() {
+                guard let pid = restores.runningPID(server) else { continue }
+                progress("stopping restored server \(server) (pid \(pid))")
+                try restores.stop(server)
+                report.stopped.append(("restores/" + server, pid))
+            }
         } catch let error as RuntimeError {
             throw error
         } catch {
             throw RuntimeError(.unavailable, "\(error)")
         }
         if purge {
-            try state.purge(layout)
+            // WORM: nothing deletes an object before its retain-until, not even a purge of the topology.
+            let retained = VaultSetup.retainedObjects(layout)
+            let keep = retained.count > 0 ? [layout.dataRoot + "/vault", layout.dataRoot + "/keys"] : []
+            try state.purge(layout, keep: keep)
             report.purged = state.path
+            if retained.count > 0 {
+                report.keptVault = (layout.dataRoot + "/vault", retained.count, retained.until)
+                progress("kept the vault: \(retained.count) object(s) retained until \(Date(timeIntervalSince1970: Double(retained.until)).formatted(.iso8601)) in \(layout.dataRoot)/vault (keys in \(layout.dataRoot)/keys)")
+            }
         }
         return report
     }

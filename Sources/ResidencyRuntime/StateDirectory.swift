@@ -95,15 +95,30 @@ public struct StateDirectory: Sendable {
         return layout
     }
 
-    /// Deletes the state directory and the server data it points to.
-    public func purge(_ layout: Layout?) throws(RuntimeError) {
+    /// Deletes the state directory and the server data it points to, except `keep`: paths
+    /// (absolute) that stay with the folders leading to them (a vault whose objects are still
+    /// retained).
+    public func purge(_ layout: Layout?, keep: [String] = []) throws(RuntimeError) {
         do {
-            if let layout, FileManager.default.fileExists(atPath: layout.dataRoot) {
-                try FileManager.default.removeItem(atPath: layout.dataRoot)
+            var targets = [path]
+            if let layout, !layout.dataRoot.hasPrefix(path + "/") { targets.insert(layout.dataRoot, at: 0) }
+            for target in targets where FileManager.default.fileExists(atPath: target) {
+                try Self.remove(target, keeping: keep)
             }
-            if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
         } catch {
             throw RuntimeError(.unavailable, "cannot remove the topology's files: \(error)")
+        }
+    }
+
+    /// Removes `target`, or, when it holds a kept path, everything in it but that path.
+    private static func remove(_ target: String, keeping keep: [String]) throws {
+        guard keep.contains(where: { $0 == target || $0.hasPrefix(target + "/") }) else {
+            try FileManager.default.removeItem(atPath: target)
+            return
+        }
+        if keep.contains(target) { return }
+        for child in try FileManager.default.contentsOfDirectory(atPath: target) {
+            try remove(target + "/" + child, keeping: keep)
         }
     }
 

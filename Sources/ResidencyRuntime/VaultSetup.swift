@@ -72,6 +72,26 @@ public enum VaultSetup {
         }
     }
 
+    /// How many objects of the topology's vaults are still retained, and the latest
+    /// retain-until among them (read from the headers; an unreadable header counts as retained
+    /// for ever).
+    public static func retainedObjects(_ layout: StateDirectory.Layout, now: Date = Date()) -> (count: Int, until: Int64) {
+        let root = layout.dataRoot + "/vault"
+        var count = 0
+        var until: Int64 = 0
+        for region in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] {
+            let storage = LocalVaultStorage(root: root + "/" + region)
+            for (name, _) in (try? storage.list(prefix: "")) ?? [] {
+                let retainUntil = (try? storage.get(name) { stream throws(VaultError) in try ObjectCodec.readHeader(&stream).header.retainUntil }) ?? Int64.max
+                if retainUntil > Int64(now.timeIntervalSince1970) {
+                    count += 1
+                    until = max(until, retainUntil)
+                }
+            }
+        }
+        return (count, until)
+    }
+
     static func installExecutable(at path: String, user: ServerUser) throws(RuntimeError) {
         let source = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         guard let data = FileManager.default.contents(atPath: source) else {

@@ -21,6 +21,8 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     public var id: String
     public var shard: String
     public var region: String
+    /// The shard's `initdb` identity: its WAL is under `wal/<shard>/<system identifier>/`.
+    public var systemIdentifier: String
     /// The node it was read from.
     public var source: String
     public var startedAt: Double
@@ -35,7 +37,7 @@ public struct BackupManifest: Codable, Sendable, Equatable {
     public var retainUntil: Double
 
     enum CodingKeys: String, CodingKey {
-        case format, id, shard, region, source, startedAt = "started_at", consistentAt = "consistent_at", timeline
+        case format, id, shard, region, systemIdentifier = "system_identifier", source, startedAt = "started_at", consistentAt = "consistent_at", timeline
         case startLSN = "start_lsn", stopLSN = "stop_lsn", objects, tenants, retainUntil = "retain_until"
     }
 
@@ -57,19 +59,26 @@ public struct BackupManifest: Codable, Sendable, Equatable {
 /// Base backups of a shard into its region's vault.
 public struct BaseBackup: Sendable {
     public let vault: Vault
-    public let archive: WALArchive
+    public let shard: String
+    public let retainDays: Int
     public let binaries: ServerBinaries
 
-    public init(vault: Vault, archive: WALArchive, binaries: ServerBinaries) {
+    public init(vault: Vault, shard: String, retainDays: Int, binaries: ServerBinaries) {
         self.vault = vault
-        self.archive = archive
+        self.shard = shard
+        self.retainDays = retainDays
         self.binaries = binaries
+    }
+
+    /// The shard's WAL archive of the cluster `systemIdentifier`.
+    public func archive(_ systemIdentifier: String) -> WALArchive {
+        WALArchive(vault: vault, shard: shard, systemIdentifier: systemIdentifier, retainDays: retainDays)
     }
 
     /// Every backup of the shard, oldest first, each manifest authenticated.
     public func list() throws(VaultError) -> [BackupManifest] {
         var manifests: [BackupManifest] = []
-        for (name, _) in try vault.storage.list(prefix: BackupManifest.prefix(shard: archive.shard)) where name.hasSuffix("/manifest.json") {
+        for (name, _) in try vault.storage.list(prefix: BackupManifest.prefix(shard: shard)) where name.hasSuffix("/manifest.json") {
             manifests.append(try manifest(name))
         }
         return manifests.sorted { ($0.consistentAt, $0.id) < ($1.consistentAt, $1.id) }
@@ -95,13 +104,13 @@ public struct BaseBackup: Sendable {
     ) throws(VaultError) -> BackupManifest {
         let started = Date()
         var id = Self.identifier(started)
-        while vault.storage.exists(BackupManifest.objectName(shard: archive.shard, id: id, file: "base.tar")) { id += "x" }
-        let tarName = BackupManifest.objectName(shard: archive.shard, id: id, file: "base.tar")
+        while vault.storage.exists(BackupManifest.objectName(shard: shard, id: id, file: "base.tar")) { id += "x" }
+        let tarName = BackupManifest.objectName(shard: shard, id: id, file: "base.tar")
         let stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("residency-basebackup-\(getpid())-\(id).log").path
         defer { unlink(stderrPath) }
         var settings = source
         settings.statementTimeoutMilliseconds = 0
-        progress("base backup \(archive.shard)/\(id): pg_basebackup from \(sourceNode) into \(vault.storage.location)")
+        progress("base backup \(shard)/\(id): pg_basebackup from \(sourceNode) into \(vault.storage.location)")
         let child = try ChildProcess([
             binaries.path("pg_basebackup"), "--dbname", settings.connectionString, "--pgdata", "-", "--format", "tar",
             "--wal-method", "none", "--checkpoint", "fast", "--manifest-checksums", "NONE", "--verbose", "--no-password",
@@ -111,7 +120,7 @@ public struct BaseBackup: Sendable {
         let nudger = SegmentNudger(stderrPath: stderrPath, primary: primary)
         nudger.start()
         defer { nudger.stop() }
-        var stream = TarScanner(child.stream, capturing: ["backup_manifest"])
+        var stream = TarScanner(child.stream, capturing: ["backup_manifest", "global/pg_control"])
         let summary: ObjectCodec.Summary
         do throws(VaultError) {
             summary = try vault.store(tarName, from: &stream, retainUntil: retainUntil)
@@ -123,14 +132,18 @@ public struct BaseBackup: Sendable {
         guard let manifestBytes = stream.captured["backup_manifest"], let range = Self.walRange(manifestBytes) else {
             throw VaultError(.io, "the base backup \(tarName) holds no backup_manifest with a WAL range; it cannot be restored and is not recorded")
         }
+        guard let control = stream.captured["global/pg_control"], control.count >= 8 else {
+            throw VaultError(.io, "the base backup \(tarName) holds no global/pg_control; it is not recorded")
+        }
+        let archive = archive(String(WALArchive.systemIdentifier(pgControl: control)))
         let consistentAt = Date()
-        let facts = BackupFacts(id: id, shard: ShardID(archive.shard), consistentAt: consistentAt.timeIntervalSince1970,
+        let facts = BackupFacts(id: id, shard: ShardID(shard), consistentAt: consistentAt.timeIntervalSince1970,
                                 timeline: range.timeline, startLSN: range.start, stopLSN: range.stop)
-        progress("base backup \(archive.shard)/\(id): \(summary.plainBytes) bytes stored as \(summary.storedBytes); checking WAL up to \(facts.stopSegment) is archived")
-        try closeSegment(facts.stopSegment, primary: primary, timeout: archiveTimeout)
+        progress("base backup \(shard)/\(id): \(summary.plainBytes) bytes stored as \(summary.storedBytes); checking WAL up to \(facts.stopSegment) is archived")
+        try closeSegment(facts.stopSegment, archive: archive, primary: primary, timeout: archiveTimeout)
 
         let manifest = BackupManifest(
-            id: id, shard: archive.shard, region: vault.region, source: sourceNode,
+            id: id, shard: shard, region: vault.region, systemIdentifier: archive.systemIdentifier, source: sourceNode,
             startedAt: started.timeIntervalSince1970, consistentAt: consistentAt.timeIntervalSince1970, timeline: range.timeline,
             startLSN: range.start.description, stopLSN: range.stop.description,
             objects: [.init(name: tarName, storedSHA256: summary.storedSHA256, storedBytes: summary.storedBytes, plainBytes: summary.plainBytes)],
@@ -147,7 +160,7 @@ public struct BaseBackup: Sendable {
     /// Asks the primary to finish the current segment until `segment` is in the archive:
     /// a WAL record first (a switch on an empty segment does nothing), then a switch, again
     /// every few seconds, for at most `timeout`.
-    public func closeSegment(_ segment: WALSegment, primary: ConnectionSettings, timeout: Duration) throws(VaultError) {
+    public func closeSegment(_ segment: WALSegment, archive: WALArchive, primary: ConnectionSettings, timeout: Duration) throws(VaultError) {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while !vault.storage.exists(archive.objectName(segment.name)) {
@@ -160,7 +173,7 @@ public struct BaseBackup: Sendable {
             }
             let remaining = deadline - clock.now
             guard remaining > .zero else {
-                throw VaultError(.io, "WAL segment \(segment) of shard \(archive.shard) was not archived within \(timeout); see the servers' logs for archive_command failures")
+                throw VaultError(.io, "WAL segment \(segment) of shard \(shard) was not archived within \(timeout); see the servers' logs for archive_command failures")
             }
             do {
                 try archive.waitFor(segment, timeout: min(remaining, .seconds(5)))

@@ -62,13 +62,14 @@ public struct ShardRestore: Sendable {
         let targetSeconds = target.date?.timeIntervalSince1970 ?? Double.greatestFiniteMagnitude
         switch BackupPlanning.backup(for: targetSeconds, among: facts) {
         case .failure(let refusal):
-            throw VaultError(.notFound, "shard \(backups.archive.shard): \(refusal)")
+            throw VaultError(.notFound, "shard \(backups.shard): \(refusal)")
         case .success(let chosen):
-            let segments = try backups.archive.segments()
+            let manifest = manifests.first { $0.id == chosen.id }!
+            let segments = try backups.archive(manifest.systemIdentifier).segments()
             if let refusal = BackupPlanning.checkContinuity(from: chosen, archived: segments) {
-                throw VaultError(.notFound, "shard \(backups.archive.shard), backup \(chosen.id): \(refusal)")
+                throw VaultError(.notFound, "shard \(backups.shard), backup \(chosen.id): \(refusal)")
             }
-            return manifests.first { $0.id == chosen.id }!
+            return manifest
         }
     }
 
@@ -106,7 +107,7 @@ public struct ShardRestore: Sendable {
             }
             for file in ["standby.signal", "postmaster.pid", "postmaster.opts"] { unlink(directory + "/" + file) }
             var settings: [String: String?] = [
-                "restore_command": layout.restoreCommand(layoutPath: layoutPath, shard: manifest.shard),
+                "restore_command": layout.restoreCommand(layoutPath: layoutPath, shard: manifest.shard, systemIdentifier: manifest.systemIdentifier),
                 "recovery_target_action": "promote",
                 "recovery_target_timeline": "latest",
                 "archive_mode": "off",

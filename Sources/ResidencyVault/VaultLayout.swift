@@ -84,8 +84,9 @@ public struct VaultLayout: Codable, Sendable, Equatable {
     }
 
     /// The command PostgreSQL runs to fetch a segment during recovery (`%f` into `%p`).
-    public func restoreCommand(layoutPath: String, shard: String) -> String {
-        "\(Self.shellQuote(binary)) wal-fetch --config \(Self.shellQuote(layoutPath)) --shard \(Self.shellQuote(shard)) %f %p"
+    public func restoreCommand(layoutPath: String, shard: String, systemIdentifier: String) -> String {
+        "\(Self.shellQuote(binary)) wal-fetch --config \(Self.shellQuote(layoutPath)) --shard \(Self.shellQuote(shard))"
+            + " --system-id \(Self.shellQuote(systemIdentifier)) %f %p"
     }
 
     /// Single-quoted for `/bin/sh` (PostgreSQL runs these commands through the shell); a

@@ -4,7 +4,10 @@ import ResidencyCore
 import Glibc
 #endif
 
-/// A shard's continuous WAL archive: `wal/<shard>/<file>` in its region's vault.
+/// A shard's continuous WAL archive: `wal/<shard>/<system identifier>/<file>` in its
+/// region's vault. The system identifier (from `initdb`, shared by a shard's members and
+/// by servers restored from its backups) keeps a shard created again under the same name
+/// from mixing its segments with the old one's.
 ///
 /// Every member of a shard archives (`archive_mode = always`), so the archive stays
 /// continuous across failovers: the segments a dead primary had not archived yet were
@@ -15,15 +18,33 @@ import Glibc
 public struct WALArchive: Sendable {
     public let vault: Vault
     public let shard: String
+    /// `pg_control_system().system_identifier`, decimal.
+    public let systemIdentifier: String
     public let retainDays: Int
 
-    public init(vault: Vault, shard: String, retainDays: Int) {
+    public init(vault: Vault, shard: String, systemIdentifier: String, retainDays: Int) {
         self.vault = vault
         self.shard = shard
+        self.systemIdentifier = systemIdentifier
         self.retainDays = retainDays
     }
 
-    public var prefix: String { "wal/\(shard)/" }
+    public var prefix: String { "wal/\(shard)/\(systemIdentifier)/" }
+
+    /// The system identifier of the data directory `directory` (the first eight bytes of
+    /// `global/pg_control`, little-endian), as `archive_command` finds it in its working
+    /// directory.
+    public static func systemIdentifier(dataDirectory directory: String) throws(VaultError) -> String {
+        guard let handle = FileHandle(forReadingAtPath: directory + "/global/pg_control"),
+              let bytes = try? handle.read(upToCount: 8), bytes.count == 8 else {
+            throw VaultError(.io, "cannot read the system identifier from \(directory)/global/pg_control")
+        }
+        return String(systemIdentifier(pgControl: [UInt8](bytes)))
+    }
+
+    static func systemIdentifier(pgControl bytes: [UInt8]) -> UInt64 {
+        bytes.prefix(8).enumerated().reduce(0) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+    }
 
     public func objectName(_ file: String) -> String { prefix + file }
 

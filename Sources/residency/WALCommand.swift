@@ -8,12 +8,25 @@ struct WALArchiveOptions: ParsableArguments {
     var config: String
     @Option(help: ArgumentHelp("The shard whose archive this is.", valueName: "shard"))
     var shard: String
+    @Option(name: .customLong("system-id"), help: ArgumentHelp(
+        "The cluster's system identifier (pg_control_system()). Default: read from global/pg_control in the working directory, which is the data directory when PostgreSQL runs the command.",
+        valueName: "id"))
+    var systemID: String?
     @Option(name: .customLong("key-file"), help: ArgumentHelp("A key of your own (64 hex digits, mode 0600) instead of the region's.", valueName: "file"))
     var keyFile: String?
 
     func archive() throws(VaultError) -> WALArchive {
         let layout = try VaultLayout.load(config)
-        return WALArchive(vault: try layout.vault(shard: shard, keyFile: keyFile), shard: shard, retainDays: layout.retainDays)
+        let system: String
+        if let systemID {
+            guard !systemID.isEmpty, systemID.allSatisfy(\.isASCII), UInt64(systemID) != nil else {
+                throw VaultError(.invalidInput, "--system-id \(String(reflecting: systemID)) is not a system identifier (a decimal number)")
+            }
+            system = systemID
+        } else {
+            system = try WALArchive.systemIdentifier(dataDirectory: FileManager.default.currentDirectoryPath)
+        }
+        return WALArchive(vault: try layout.vault(shard: shard, keyFile: keyFile), shard: shard, systemIdentifier: system, retainDays: layout.retainDays)
     }
 }
 

@@ -57,12 +57,18 @@ import Glibc
         #expect(try topology.residency(["status"]).status == 0)
         #expect(try topology.connect(port: primary.port).query("SELECT count(*) FROM jira.issues WHERE tenant_id = 'acme'").scalar == "7")
 
-        // down --purge removes the state and the server data.
+        // down --purge removes the state and the server data, but not the vault: the WAL
+        // the shards archived is retained (write once) and outlives the topology.
         let dataRoot = try topology.layout.dataRoot
-        let purged = try topology.residency(["down", "--purge"])
+        let purged = try topology.residency(["down", "--purge", "--json"])
         #expect(purged.status == 0)
-        #expect(!FileManager.default.fileExists(atPath: dataRoot))
-        #expect(!FileManager.default.fileExists(atPath: topology.statePath))
+        #expect(purged.text.contains("\"kept_vault\""), "\(purged.text)")
+        #expect(FileManager.default.fileExists(atPath: dataRoot + "/vault"))
+        #expect(FileManager.default.fileExists(atPath: dataRoot + "/keys"))
+        let left = try FileManager.default.contentsOfDirectory(atPath: dataRoot).sorted()
+        #expect(left == ["keys", "vault"], "\(left)")
+        #expect(!FileManager.default.fileExists(atPath: topology.statePath + "/layout.json"))
+        try? FileManager.default.removeItem(atPath: dataRoot)
     }
 
     @Test func commandsOnAStateDirectoryWithoutATopologyExitTwoAndSaySo() throws {

@@ -159,7 +159,11 @@ final class TestTopology: Sendable {
     /// each log read and each password found is appended to that file.
     func destroy() {
         auditLogsForPasswords()
+        let dataRoot = try? layout.dataRoot
         _ = try? residency(["down", "--purge"])
+        // `down --purge` keeps a vault whose objects are retained (write once); the test's
+        // own vault goes with the test.
+        if let dataRoot { try? FileManager.default.removeItem(atPath: dataRoot) }
         try? FileManager.default.removeItem(atPath: root)
     }
 

@@ -1,0 +1,196 @@
+import Foundation
+import ResidencyCore
+import ResidencyPostgres
+import ResidencyRuntime
+import ResidencyVault
+import Testing
+
+/// The vault against real servers: every shard member archives its WAL, base backups stream
+/// from a standby, point-in-time restore holds exactly the commits acknowledged before the
+/// target, and a damaged or incomplete archive fails a restore loudly.
+@Suite(.serialized) struct BackupTests {
+    let topology: TestTopology
+
+    init() throws { topology = try SharedTopology.get() }
+
+    struct Taken: Decodable {
+        struct Backup: Decodable {
+            let id: String
+            let shard: String
+            let source: String
+            let systemIdentifier: String
+            enum CodingKeys: String, CodingKey { case id, shard, source, systemIdentifier = "system_identifier" }
+        }
+        let backup: Backup
+    }
+
+    struct Restored: Decodable {
+        struct Server: Decodable {
+            let server: String
+            let port: Int
+        }
+        let restored: Server
+    }
+
+    func take(_ shard: String) throws -> Taken.Backup {
+        let taken = try topology.residency(["backup", "take", "--shard", shard, "--json"])
+        #expect(taken.status == 0, "\(taken.text)")
+        return try JSONDecoder().decode(Taken.self, from: Data(jsonPart(taken.text).utf8)).backup
+    }
+
+    /// The JSON document of an output that may have log lines on stderr before it.
+    func jsonPart(_ text: String) -> String {
+        guard let start = text.firstIndex(of: "{"), let end = text.lastIndex(of: "}") else { return text }
+        return String(text[start...end])
+    }
+
+    func primaryPort(_ shard: String) throws -> Int {
+        let found = try topology.nodes().first { $0.role == .primary && $0.node.shard == ShardID(shard) }
+        guard let found else { throw TestError("no primary of \(shard)") }
+        return found.port
+    }
+
+    func vault(_ region: String) throws -> Vault {
+        try VaultLayout.load(VaultLayout.path(dataRoot: topology.layout.dataRoot)).vault(region: region)
+    }
+
+    @Test func pointInTimeRestoreHoldsEveryCommitAcknowledgedBeforeTheTargetAndNoneStartedAfter() throws {
+        let backup = try take("north-1")
+        #expect(backup.source != "north-1/" + (try topology.nodes().first { $0.role == .primary && $0.node.shard == "north-1" }!.node.zone.rawValue),
+                "a base backup reads from a standby while one is healthy")
+        let writer = try TenantCredentials(layout: topology.layout).connect(TenantID(validating: "acme")!, port: try primaryPort("north-1"))
+        let run = UUID().uuidString.prefix(8).lowercased()
+        var acknowledgedBefore: [String] = []
+        var startedAfter: [String] = []
+        var target: Date?
+        for index in 0..<60 {
+            if index == 30 {
+                usleep(20_000)
+                target = Date()
+                usleep(20_000)
+            }
+            let key = "PITR-\(run)-\(index)"
+            let started = Date()
+            try writer.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('acme', $1, 'pitr')", [key])
+            let acknowledged = Date()
+            if let target, started > target { startedAfter.append(key) }
+            if target == nil || acknowledged < target! { acknowledgedBefore.append(key) }
+            usleep(5_000)
+        }
+        let at = try #require(target)
+        let stamp = String(format: "@%.6f", at.timeIntervalSince1970)
+        let restore = try topology.residency(["backup", "restore", "--shard", "north-1", "--to-time", stamp, "--json"])
+        #expect(restore.status == 0, "\(restore.text)")
+        let restored = try JSONDecoder().decode(Restored.self, from: Data(jsonPart(restore.text).utf8)).restored
+        defer { _ = try? topology.residency(["backup", "discard", restored.server]) }
+        let reader = try topology.connect(port: restored.port)
+        let present = Set(try reader.query("SELECT key FROM jira.issues WHERE key LIKE $1", ["PITR-\(run)-%"]).rows.compactMap { $0[0] })
+        #expect(acknowledgedBefore.count >= 29)
+        for key in acknowledgedBefore { #expect(present.contains(key), "\(key) was acknowledged before the target and is missing") }
+        for key in startedAfter { #expect(!present.contains(key), "\(key) started after the target and was restored") }
+        #expect(try reader.query("SELECT pg_is_in_recovery()").scalar == "f")
+        // The restored server never archives into the shard's archive.
+        #expect(try reader.query("SHOW archive_mode").scalar == "off")
+        // The live shard is untouched by the restore.
+        #expect(try topology.connect(port: try primaryPort("north-1")).query(
+            "SELECT count(*) FROM jira.issues WHERE key LIKE $1", ["PITR-\(run)-%"]).scalar == "60")
+
+        // verify: every object against the manifest, then a restore that starts.
+        let verified = try topology.residency(["backup", "verify", "north-1/\(backup.id)"])
+        #expect(verified.status == 0, "\(verified.text)")
+        #expect(verified.text.contains("restored into a scratch server"))
+        // purge deletes nothing that is retained.
+        let purge = try topology.residency(["backup", "purge", "--json"])
+        #expect(purge.status == 0, "\(purge.text)")
+        struct Purged: Decodable {
+            struct Region: Decodable { let deleted: [String]; let kept: Int }
+            let regions: [Region]
+        }
+        let regions = try JSONDecoder().decode(Purged.self, from: Data(jsonPart(purge.text).utf8)).regions
+        #expect(regions.allSatisfy { $0.deleted.isEmpty } && regions.contains { $0.kept > 0 }, "\(purge.text)")
+        #expect(try vault("north").storage.exists("base/north-1/\(backup.id)/base.tar"))
+    }
+
+    @Test func everyMemberArchivesAndStoredObjectsAreReadOnlyAndRefuseOverwrite() throws {
+        let port = try primaryPort("north-1")
+        let admin = try topology.connect(port: port)
+        let segment = try #require(try admin.query("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").scalar)
+        try admin.execute("SELECT pg_logical_emit_message(false, 'test', 'x')")
+        try admin.execute("SELECT pg_switch_wal()")
+        let system = try #require(try admin.query("SELECT system_identifier FROM pg_control_system()").scalar)
+        let vault = try vault("north")
+        let name = "wal/north-1/\(system)/\(segment)"
+        #expect(eventually { vault.storage.exists(name) }, "\(name) was not archived")
+        let mode = try FileManager.default.attributesOfItem(atPath: vault.storage.location + "/objects/" + name)[.posixPermissions] as? Int
+        #expect(mode == 0o444)
+        var bytes = MemoryStream([1, 2, 3])
+        #expect(throws: VaultError.self) { try vault.store(name, from: &bytes, retainUntil: Date()) }
+        #expect(throws: VaultError.self) { try vault.storage.delete(name, now: Date()) }
+        // Every member's archiver reports nothing failed (standbys archive too).
+        for node in try topology.nodes() where node.node.shard == "north-1" {
+            let stats = try topology.connect(port: node.port).query("SELECT archived_count, failed_count FROM pg_stat_archiver").rows.first
+            #expect((Int(stats?[0] ?? "") ?? 0) > 0, "\(node.node) archived nothing")
+            #expect(stats?[1] == "0", "\(node.node) failed to archive: \(String(describing: stats))")
+        }
+    }
+
+    /// On the south shard, whose archive this test may damage: a segment that does not
+    /// authenticate stops recovery (wal-fetch exits 126, not "not found"), a missing one is
+    /// refused before any server starts, and a changed byte in a base backup fails verify.
+    @Test func aDamagedOrIncompleteArchiveFailsARestoreLoudly() throws {
+        let backup = try take("south-1")
+        let port = try primaryPort("south-1")
+        let admin = try topology.connect(port: port)
+        let writer = try TenantCredentials(layout: topology.layout).connect(TenantID(validating: "initech")!, port: port)
+        var segments: [String] = []
+        for index in 0..<3 {
+            try writer.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('initech', $1, 'gap')", ["GAP-\(UUID().uuidString.prefix(6))-\(index)"])
+            segments.append(try #require(try admin.query("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").scalar))
+            try admin.execute("SELECT pg_switch_wal()")
+        }
+        let vault = try vault("south")
+        let victim = "wal/south-1/\(backup.systemIdentifier)/\(segments[1])"
+        #expect(eventually { vault.storage.exists(victim) })
+        let path = vault.storage.location + "/objects/" + victim
+        let target = String(format: "@%.6f", Date().timeIntervalSince1970)
+
+        // One byte changed in the middle of a segment the restore needs.
+        chmod(path, 0o644)
+        var stored = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))
+        stored[stored.count / 2] ^= 0x40
+        try Data(stored).write(to: URL(fileURLWithPath: path))
+        let corrupt = try topology.residency(["backup", "restore", "--shard", "south-1", "--to-time", target])
+        #expect(corrupt.status == 2, "\(corrupt.text)")
+        #expect(corrupt.text.contains("does not authenticate"), "\(corrupt.text)")
+
+        // The segment gone: refused up front, naming it.
+        try FileManager.default.removeItem(atPath: path)
+        let gap = try topology.residency(["backup", "restore", "--shard", "south-1", "--to-time", target])
+        #expect(gap.status == 2, "\(gap.text)")
+        #expect(gap.text.contains("gap") && gap.text.contains(String(segments[1].suffix(8))), "\(gap.text)")
+
+        // A changed byte in the base backup: verify lists it and exits 1.
+        let tar = vault.storage.location + "/objects/base/south-1/\(backup.id)/base.tar"
+        chmod(tar, 0o644)
+        var base = try [UInt8](Data(contentsOf: URL(fileURLWithPath: tar)))
+        base[base.count / 3] ^= 0x01
+        try Data(base).write(to: URL(fileURLWithPath: tar))
+        let verify = try topology.residency(["backup", "verify", "south-1/\(backup.id)"])
+        #expect(verify.status == 1, "\(verify.text)")
+        #expect(verify.text.contains("FAIL"), "\(verify.text)")
+    }
+
+    @Test func badInputIsRefusedWithTheValue() throws {
+        let badTime = try topology.residency(["backup", "restore", "--shard", "north-1", "--to-time", "yesterday"])
+        #expect(badTime.status == 65 && badTime.text.contains("yesterday"), "\(badTime.text)")
+        let future = try topology.residency(["backup", "restore", "--shard", "north-1", "--to-time", "2999-01-01T00:00:00Z"])
+        #expect(future.status == 65 && future.text.contains("future"), "\(future.text)")
+        let unknown = try topology.residency(["backup", "take", "--shard", "nowhere-9"])
+        #expect(unknown.status == 65 && unknown.text.contains("nowhere-9"), "\(unknown.text)")
+        let badID = try topology.residency(["backup", "verify", "north-1"])
+        #expect(badID.status == 65, "\(badID.text)")
+        let missing = try CommandRunner.launch([TestTopology.executable, "wal-fetch", "--config", VaultLayout.path(dataRoot: try topology.layout.dataRoot), "--shard", "north-1",
+                                              "--system-id", "1", "000000010000000000000001", "/tmp/residency-never-written"])
+        #expect(missing.status == 74, "a missing segment is its own exit code: \(missing.text)")
+    }
+}
