@@ -245,6 +245,29 @@ public final class Connection {
         return rows
     }
 
+    /// The whole output of `copyOut` (a `COPY ... TO STDOUT`), in memory.
+    public func copyOut(_ copyOut: String) throws(PostgresError) -> [UInt8] {
+        try expectCopy(PQexec(conn, copyOut), PGRES_COPY_OUT)
+        var bytes: [UInt8] = []
+        while true {
+            var buffer: UnsafeMutablePointer<CChar>?
+            let length = PQgetCopyData(conn, &buffer, 0)
+            if length > 0, let buffer {
+                buffer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: Int(length))) }
+                PQfreemem(buffer)
+                continue
+            }
+            if length == -2 {
+                let failure = PostgresError(kind: .connection, message: Self.trimmed(String(cString: PQerrorMessage(conn))), context: address)
+                drainCopyOut()
+                throw failure
+            }
+            break
+        }
+        try consumeAll()
+        return bytes
+    }
+
     /// Checks that `result` opened a COPY in `status`; clears it.
     private func expectCopy(_ result: OpaquePointer?, _ status: ExecStatusType) throws(PostgresError) {
         guard let result, PQresultStatus(result) == status else {

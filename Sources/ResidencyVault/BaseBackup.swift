@@ -182,7 +182,7 @@ public struct BaseBackup: Sendable {
     }
 
     /// `20261202T134501Z`: sorts in time order, safe as a vault name.
-    static func identifier(_ date: Date) -> String {
+    public static func identifier(_ date: Date) -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let parts = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)

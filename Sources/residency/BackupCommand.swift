@@ -91,7 +91,7 @@ struct BackupCommand: ParsableCommand {
 
     struct Restore: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Point-in-time recovery of a shard into a new server beside the live ones.",
+            abstract: "Point-in-time recovery of a shard into a new server beside the live ones, or of one tenant into its live shard.",
             discussion: """
                 Chooses the newest base backup consistent by --to-time, checks the WAL archive has no gap \
                 after it (a gap is refused: recovery would silently stop short), restores it into \
@@ -103,31 +103,57 @@ struct BackupCommand: ParsableCommand {
                 --to-time: ISO 8601 UTC (2026-12-02T10:15:30Z, fractions allowed) or @<unix seconds>. \
                 Without it, recovery runs to the end of the archive.
 
-                Not built yet: --promote (making the restored servers the shard) and --tenant \
-                (restoring one tenant's rows into its live shard); both are refused.
+                --tenant T --to-time T0: the tenant's rows as of T0 written back into its live shard, \
+                nothing of any other tenant touched. The shard is restored to T0 beside the live one, the \
+                tenant's writes are frozen (its write fence), its current rows are sealed into the vault \
+                (tenants/<tenant>/<id>/replaced/, kept for the retention), then in one transaction its rows \
+                are replaced and compared with the restored copy before COMMIT; the fence is lifted and the \
+                scratch server removed. Killed half-way, the tenant keeps its old rows or gets the restored \
+                ones, never a mix; it may stay frozen until the same command is run again.
+
+                Not built yet: --promote (making the restored servers the shard) and --into (a tenant's \
+                rows restored as a new tenant); both are refused.
                 """)
 
         @Option(help: "The shard to restore.") var shard: String?
         @Option(name: .customLong("to-time"), help: ArgumentHelp("The point in time.", valueName: "time")) var toTime: String?
         @Option(help: "The restored server's port (default: a free one).") var port: Int?
         @Option(help: ArgumentHelp("Seconds to wait for recovery to finish.", valueName: "seconds")) var timeout: Int = 900
-        @Option(help: ArgumentHelp("Not built yet: restore one tenant into its live shard.", valueName: "tenant")) var tenant: String?
+        @Option(help: ArgumentHelp("Restore this tenant's rows into its live shard (needs --to-time).", valueName: "tenant")) var tenant: String?
+        @Option(help: ArgumentHelp("Not built yet: restore the tenant's rows as this new tenant.", valueName: "tenant")) var into: String?
         @Flag(help: "Not built yet: make the restored server the shard.") var promote = false
         @OptionGroup var key: KeyOption
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            if tenant != nil { throw Failure(message: "backup restore --tenant is not built yet (issue 15); restore the shard and copy the tenant's rows from the restored server", exitCode: Failure.invalidInput) }
+            if into != nil { throw Failure(message: "backup restore --into is not built yet (issue 15): restore the shard and copy the rows from the restored server", exitCode: Failure.invalidInput) }
             if promote { throw Failure(message: "backup restore --promote is not built yet (issue 15): the restored server runs beside the shard", exitCode: Failure.invalidInput) }
-            guard let shard else { throw Failure(message: "backup restore needs --shard", exitCode: Failure.invalidInput) }
             guard (1...86_400).contains(timeout) else { throw Failure(message: "--timeout \(timeout) must be 1-86400 seconds", exitCode: Failure.invalidInput) }
+            if let tenant {
+                guard shard == nil else { throw Failure(message: "give --tenant or --shard, not both (a tenant's shard is known)", exitCode: Failure.invalidInput) }
+                guard let id = TenantID(validating: tenant) else { throw Failure(message: "--tenant \(String(reflecting: tenant)) is not a tenant name", exitCode: Failure.invalidInput) }
+                guard let toTime else { throw Failure(message: "backup restore --tenant needs --to-time (the moment to restore the tenant's rows to)", exitCode: Failure.invalidInput) }
+                guard let date = BackupCommand.parseTime(toTime) else { throw BackupCommand.badTime(toTime) }
+                let service = try BackupService(state: state.directory, keyFile: key.keyFile)
+                let report = try TenantRestore(service: service).restore(id, to: date, timeout: .seconds(timeout), progress: Terminal.progress())
+                if output.json {
+                    struct Document: Encodable { let version: Int; let tenantRestore: TenantRestore.Report }
+                    Terminal.output(JSONDocument.render(Document(version: JSONDocument.version, tenantRestore: report), snakeCase: true))
+                } else {
+                    var lines = ["restored tenant \(report.tenant) on shard \(report.shard) to \(ShardRestore.postgresTime(date)) from \(report.backup) in \(String(format: "%.1f", report.seconds)) s (writes frozen \(String(format: "%.2f", report.frozenSeconds)) s)"]
+                    lines += report.tables.map { "  \($0.table): \($0.rowsBefore) rows replaced by \($0.rowsAfter)" }
+                    if !report.skipped.isEmpty { lines.append("  not restored (their data lives on another shard): \(report.skipped.joined(separator: ", "))") }
+                    lines.append("the replaced rows are kept in the vault: \(report.replacedCopy.first.map { ($0 as NSString).deletingLastPathComponent } ?? "-")/")
+                    Terminal.output(lines.joined(separator: "\n"))
+                }
+                return
+            }
+            guard let shard else { throw Failure(message: "backup restore needs --shard or --tenant", exitCode: Failure.invalidInput) }
             if let port, !(1024...65535).contains(port) { throw Failure(message: "--port \(port) must be 1024-65535", exitCode: Failure.invalidInput) }
             var target = ShardRestore.Target.end
             if let toTime {
-                guard let date = BackupCommand.parseTime(toTime) else {
-                    throw Failure(message: "--to-time \(String(reflecting: toTime)) is not a time: write 2026-12-02T10:15:30Z (fractions allowed) or @<unix seconds>", exitCode: Failure.invalidInput)
-                }
+                guard let date = BackupCommand.parseTime(toTime) else { throw BackupCommand.badTime(toTime) }
                 target = .time(date)
             }
             let service = try BackupService(state: state.directory, keyFile: key.keyFile)
@@ -205,6 +231,10 @@ struct BackupCommand: ParsableCommand {
 
     static func bytes(_ count: Int64) -> String {
         count >= 1 << 20 ? String(format: "%.1f MiB", Double(count) / Double(1 << 20)) : "\(count) B"
+    }
+
+    static func badTime(_ text: String) -> Failure {
+        Failure(message: "--to-time \(String(reflecting: text)) is not a time: write 2026-12-02T10:15:30Z (fractions allowed) or @<unix seconds>", exitCode: Failure.invalidInput)
     }
 
     /// `2026-12-02T10:15:30Z`, `2026-12-02T10:15:30.123456Z`, `...+01:00`, or `@1764670530.5`.
