@@ -49,7 +49,7 @@ let package = Package(
             dependencies: ["CZstd", "COpenSSL", "ResidencyCore", "ResidencyPostgres"]
         ),
         // Drills: the workload that writes through a tenant's connection string and records every attempt.
-        .target(name: "ResidencyChaos", dependencies: ["ResidencyCore", "ResidencyPostgres", "ResidencyRuntime", "ResidencyConfig", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "ResidencyChaos", dependencies: ["ResidencyCore", "ResidencyPostgres", "ResidencyRuntime", "ResidencyConfig", "ResidencyVault", .product(name: "Logging", package: "swift-log")]),
         // Pure renderers: terminal tables and JSON documents.
         .target(name: "ResidencyReport", dependencies: ["ResidencyCore", "ResidencySim"]),
         // Deterministic simulation: simulated nodes, clients and faults; the real Core decides.

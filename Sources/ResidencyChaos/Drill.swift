@@ -98,6 +98,7 @@ public struct Drill {
             startedAtMs + (instant - startedAt).inMilliseconds
         }
         let mover = DrillMover(layout: layout, holdAt: Set(scenario.faults.compactMap(\.atMovePhase)), wallMs: wallMs)
+        let restorer = try DrillRestorer(scenario: scenario, state: state, control: control, data: data, progress: progress)
         var movesReported = 0
         progress("workload: \(writers.count) writer(s) for \(scenario.tenants.count) tenant(s), \(scenario.duration)")
         writers.forEach { $0.2.start() }
@@ -162,6 +163,10 @@ public struct Drill {
                 let order = fault.move!
                 if mover.isRunning { progress("move \(order.tenant) waits for the previous move to end") }
                 mover.start(order)
+            case .deleteTenantRows:
+                try restorer.deleteRows(of: fault.tenant!)
+            case .restoreTenant:
+                restorer.restore(fault.tenant!)
             }
             injected.append(DrillHistory.Fault(atMs: wallMs(.now), action: fault.action.rawValue, zone: zone, primariesHit: primariesHit,
                                                expectsNoPrimary: fault.hitsNoPrimary))
@@ -211,6 +216,8 @@ public struct Drill {
             faults: injected, initialPrimaries: initialPrimaries,
             finalPrimaries: Dictionary(try control.shards().map { ($0.shard, $0.primary) }, uniquingKeysWith: { a, _ in a }), rows: [],
             moves: moves, missedFaults: missed)
+        history.restores = restorer.restores
+        history.rowCounts = try restorer.rowCounts()
         try beforeCheck(history)
         history.rows = try readBack(ids: writes.map(\.id), tenants: scenario.tenants.map(\.name), control: control, data: data)
 

@@ -140,13 +140,23 @@ public enum ScenarioLoader {
                     if step == nil { reader.problem(at: node, "coordinator-crash-at needs `step`") }
                 case .heal, .coordinatorCrash, .coordinatorRestart:
                     break
-                case .move:
+                case .move, .deleteTenantRows, .restoreTenant:
                     break
                 }
                 var order: Scenario.MoveOrder?
+                var restoreTenant: TenantID?
                 let moveKeys = ["tenant", "to", "region", "expect"].filter { entries[$0] != nil }
                 if action == .move {
                     order = moveOrder(entries, at: node, tenants: tenants, reader: &reader, use: use)
+                } else if action == .deleteTenantRows || action == .restoreTenant {
+                    restoreTenant = scenarioTenant(entries, at: node, action: action, tenants: tenants, reader: &reader)
+                    if let key = moveKeys.first(where: { $0 != "tenant" }) {
+                        reader.problem(at: entries[key]!.key, "`\(key)` belongs to a `move` action only")
+                    }
+                    if action == .restoreTenant, let tenant = restoreTenant,
+                       !faults.contains(where: { $0.action == .deleteTenantRows && $0.tenant == tenant }) {
+                        reader.problem(at: node, "restore-tenant restores \(tenant) to just before its rows were deleted: a `delete-tenant-rows` of \(tenant) must come first")
+                    }
                 } else if let key = moveKeys.first {
                     reader.problem(at: entries[key]!.key, "`\(key)` belongs to a `move` action only")
                 }
@@ -159,7 +169,7 @@ public enum ScenarioLoader {
                     }
                 }
                 faults.append(Scenario.Fault(at: .seconds(at), action: action, zone: zone, primaryOf: primaryOf, step: step, move: order,
-                                             atMovePhase: atMovePhase, hitsNoPrimary: hitsNoPrimary))
+                                             atMovePhase: atMovePhase, hitsNoPrimary: hitsNoPrimary, tenant: restoreTenant))
             }
         }
 
@@ -223,6 +233,21 @@ public enum ScenarioLoader {
 
     /// A `move` action's `tenant` (one of the scenario's), `to` (a realm), optional `region`
     /// and `expect` (`done`, the default, `rolled-back`, or `ended`: either).
+    /// The `tenant` of a `delete-tenant-rows` or `restore-tenant`: one of the scenario's.
+    private static func scenarioTenant(_ entries: [String: (key: Node, value: Node)], at node: Node, action: Scenario.Action,
+                                       tenants: [Scenario.Tenant], reader: inout YAMLReader) -> TenantID? {
+        guard let tenantNode = entries["tenant"]?.value else {
+            reader.problem(at: node, "\(action.rawValue) needs `tenant`")
+            return nil
+        }
+        guard let text = reader.string(tenantNode, what: "tenant") else { return nil }
+        guard let tenant = TenantID(validating: text), tenants.contains(where: { $0.name == tenant }) else {
+            reader.problem(at: tenantNode, "tenant '\(text)' is not one of the scenario's tenants (\(tenants.map(\.name.rawValue).joined(separator: ", ")))")
+            return nil
+        }
+        return tenant
+    }
+
     private static func moveOrder(_ entries: [String: (key: Node, value: Node)], at node: Node, tenants: [Scenario.Tenant],
                                   reader: inout YAMLReader, use: (NameUse.Kind, Node, String) -> Void) -> Scenario.MoveOrder? {
         guard let tenantNode = entries["tenant"]?.value, let realmNode = entries["to"]?.value else {

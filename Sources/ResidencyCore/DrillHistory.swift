@@ -115,6 +115,40 @@ public struct DrillHistory: Hashable, Sendable {
         public var switched: Bool { outcome == MovePhase.retained.rawValue || outcome == MovePhase.purged.rawValue }
     }
 
+    /// A tenant restored to a point in time during the drill (`restore-tenant`).
+    public struct TenantRestore: Hashable, Sendable {
+        public let tenant: TenantID
+        /// The point in time it was restored to: just before the mistake.
+        public let targetMs: Int64
+        /// When its writes were frozen for the swap, and when the swap committed (still
+        /// frozen: nothing of the tenant commits between the two); `nil` when it failed first.
+        public let frozeAtMs: Int64?
+        public let swappedAtMs: Int64?
+        /// Why it failed; `nil` when it succeeded.
+        public let error: String?
+
+        public init(tenant: TenantID, targetMs: Int64, frozeAtMs: Int64?, swappedAtMs: Int64?, error: String?) {
+            self.tenant = tenant
+            self.targetMs = targetMs
+            self.frozeAtMs = frozeAtMs
+            self.swappedAtMs = swappedAtMs
+            self.error = error
+        }
+    }
+
+    /// The rows a tenant held on its shard's primary before the drill's workload and after it.
+    public struct RowCount: Hashable, Sendable {
+        public let tenant: TenantID
+        public let before: Int64
+        public let after: Int64
+
+        public init(tenant: TenantID, before: Int64, after: Int64) {
+            self.tenant = tenant
+            self.before = before
+            self.after = after
+        }
+    }
+
     public var writes: [Write]
     public var promotions: [Promotion]
     public var faults: [Fault]
@@ -127,6 +161,10 @@ public struct DrillHistory: Hashable, Sendable {
     public var moves: [Move]
     /// Faults that never fired because the move phase they waited for never came.
     public var missedFaults: [String]
+    /// Tenants restored to a point in time, in order.
+    public var restores: [TenantRestore] = []
+    /// Row counts (`jira.issues`) of the tenants not restored, when the scenario restores one.
+    public var rowCounts: [RowCount] = []
 
     public init(writes: [Write], promotions: [Promotion], faults: [Fault], initialPrimaries: [ShardID: NodeID],
                 finalPrimaries: [ShardID: NodeID], rows: [StoredRow], moves: [Move] = [], missedFaults: [String] = []) {

@@ -85,6 +85,28 @@ public struct DrillVerdict: Hashable, Sendable {
         if checker.moves.count < orders.count {
             checks.append(Check(name: "moves run", expected: "\(orders.count)", measured: "\(checker.moves.count)", held: false))
         }
+        let restoreOrders = scenario.faults.filter { $0.action == .restoreTenant }
+        for (index, finding) in checker.restores.enumerated() {
+            let name = "restore \(index + 1): \(finding.restore.tenant)"
+            if let error = finding.restore.error {
+                checks.append(Check(name: "\(name) ran", expected: "restored", measured: "failed: \(error)", held: false))
+                continue
+            }
+            checks.append(Check(name: "\(name): writes acknowledged before the target are back", expected: "all",
+                                measured: "\(finding.acknowledgedBefore) back, \(finding.missingBefore.count) missing", held: finding.missingBefore.isEmpty && finding.acknowledgedBefore > 0))
+            checks.append(Check(name: "\(name): writes begun after the target are gone", expected: "none back",
+                                measured: "\(finding.undone) gone, \(finding.resurrected.count) back", held: finding.resurrected.isEmpty))
+        }
+        if checker.restores.count < restoreOrders.count {
+            checks.append(Check(name: "tenant restores run", expected: "\(restoreOrders.count)", measured: "\(checker.restores.count)", held: false))
+        }
+        if !restoreOrders.isEmpty {
+            let changed = checker.unexplainedRowChanges.filter { $0.value != 0 }.sorted { $0.key < $1.key }
+            checks.append(Check(name: "other tenants' rows", expected: "no row lost or gained beyond their own writes",
+                                measured: changed.isEmpty ? "unchanged (\(checker.unexplainedRowChanges.count) tenants)"
+                                    : changed.map { "\($0.key) \($0.value > 0 ? "+" : "")\($0.value)" }.joined(separator: ", "),
+                                held: changed.isEmpty && !checker.unexplainedRowChanges.isEmpty))
+        }
         for missed in checker.missedFaults {
             checks.append(Check(name: "fault injected: \(missed)", expected: "injected", measured: "its move phase never came", held: false))
         }

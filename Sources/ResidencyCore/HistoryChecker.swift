@@ -33,6 +33,23 @@ public struct HistoryChecker: Sendable {
     public let moves: [MoveFinding]
     /// Faults that never fired (the move phase they waited for never came).
     public let missedFaults: [String]
+    /// Per tenant restore, in order: what came back and what did not.
+    public let restores: [RestoreFinding]
+    /// Per tenant not restored (when the scenario restores one): rows gained (+) or lost (-)
+    /// beyond its own drill writes found on its primary. Must be 0.
+    public let unexplainedRowChanges: [TenantID: Int64]
+
+    /// One tenant restore judged: every write acknowledged before the target is back; no write
+    /// begun after it and ended before the swap is (the restore undid it, as it must).
+    public struct RestoreFinding: Hashable, Sendable {
+        public let restore: DrillHistory.TenantRestore
+        /// Acknowledged before the target: found / missing.
+        public let acknowledgedBefore: Int
+        public let missingBefore: [String]
+        /// Begun after the target, ended before the swap: absent as expected / present.
+        public let undone: Int
+        public let resurrected: [String]
+    }
 
     /// The writes around one move: from its start to its end.
     public struct MoveFinding: Hashable, Sendable {
@@ -54,7 +71,29 @@ public struct HistoryChecker: Sendable {
     public init(history: DrillHistory, topology: Topology, realms: [TenantID: RealmID]) {
         let onFinalPrimary: Set<String> = Set(history.rows.filter { history.finalPrimaries[$0.node.shard] == $0.node }.map(\.id))
         let acknowledged = history.writes.filter { $0.outcome == .ok }
-        lostWrites = acknowledged.filter { !onFinalPrimary.contains($0.id) }
+        // A restored tenant's writes from after its target until its swap are undone on
+        // purpose; one that straddles the target may or may not be.
+        let windows = Dictionary(grouping: history.restores.filter { $0.error == nil && $0.swappedAtMs != nil }, by: \.tenant)
+        func undoneOnPurpose(_ write: DrillHistory.Write) -> Bool {
+            windows[write.tenant]?.contains { write.completedAtMs > $0.targetMs && write.completedAtMs <= $0.swappedAtMs! } ?? false
+        }
+        lostWrites = acknowledged.filter { !onFinalPrimary.contains($0.id) && !undoneOnPurpose($0) }
+        restores = history.restores.map { restore in
+            let own = history.writes.filter { $0.tenant == restore.tenant }
+            let before = own.filter { $0.outcome == .ok && $0.completedAtMs < restore.targetMs }
+            let after = own.filter { $0.invokedAtMs > restore.targetMs && $0.completedAtMs <= (restore.swappedAtMs ?? .max) }
+            return RestoreFinding(
+                restore: restore, acknowledgedBefore: before.filter { onFinalPrimary.contains($0.id) }.count,
+                missingBefore: before.filter { !onFinalPrimary.contains($0.id) }.map(\.id),
+                undone: after.filter { !onFinalPrimary.contains($0.id) }.count,
+                resurrected: after.filter { onFinalPrimary.contains($0.id) }.map(\.id))
+        }
+        var changes: [TenantID: Int64] = [:]
+        for count in history.rowCounts {
+            let found = Int64(Set(history.rows.filter { $0.tenant == count.tenant && history.finalPrimaries[$0.node.shard] == $0.node }.map(\.id)).count)
+            changes[count.tenant] = count.after - count.before - found
+        }
+        unexplainedRowChanges = changes
 
         var seen: [String: Int] = [:]
         for write in acknowledged { seen[write.id, default: 0] += 1 }

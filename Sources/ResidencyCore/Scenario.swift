@@ -34,6 +34,10 @@ public struct Scenario: Hashable, Sendable {
         case crashPrimary = "crash-primary"
         /// Start a residency move of `tenant` to `toRealm` (after the drill's previous move ended).
         case move
+        /// The mistake: delete every row of `tenant` (all its tables, one transaction).
+        case deleteTenantRows = "delete-tenant-rows"
+        /// Restore `tenant` to just before its last `delete-tenant-rows` (`backup restore --tenant`).
+        case restoreTenant = "restore-tenant"
     }
 
     /// What a drill's move must end as.
@@ -79,9 +83,12 @@ public struct Scenario: Hashable, Sendable {
         /// lost at once): without it, a zone fault that hits no primary fails the drill (it
         /// measures nothing).
         public let hitsNoPrimary: Bool
+        /// `delete-tenant-rows`, `restore-tenant`: whose rows.
+        public let tenant: TenantID?
 
         public init(at: Duration, action: Action, zone: ZoneID? = nil, primaryOf: ShardID? = nil, step: ShardOperation.Step? = nil,
-                    move: MoveOrder? = nil, atMovePhase: MovePhase? = nil, hitsNoPrimary: Bool = false) {
+                    move: MoveOrder? = nil, atMovePhase: MovePhase? = nil, hitsNoPrimary: Bool = false, tenant: TenantID? = nil) {
+            self.tenant = tenant
             self.hitsNoPrimary = hitsNoPrimary
             self.at = at
             self.action = action
@@ -136,6 +143,9 @@ public struct Scenario: Hashable, Sendable {
         self.moveGapMax = moveGapMax
         self.expectNeighboursUnaffected = expectNeighboursUnaffected
     }
+
+    /// The tenants some `restore-tenant` action restores.
+    public var restoredTenants: Set<TenantID> { Set(faults.filter { $0.action == .restoreTenant }.compactMap(\.tenant)) }
 
     /// The tenants some `move` action moves.
     public var movingTenants: Set<TenantID> { Set(faults.compactMap(\.move?.tenant)) }

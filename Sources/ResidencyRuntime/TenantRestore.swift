@@ -46,6 +46,9 @@ public struct TenantRestore {
         public var seconds: Double
         /// How long the tenant's writes were frozen.
         public var frozenSeconds: Double
+        /// When (Unix seconds) its writes were frozen, and when the swap committed (before the thaw).
+        public var frozeAt: Double
+        public var swappedAt: Double
     }
 
     public func restore(_ tenant: TenantID, to target: Date, timeout: Duration = .seconds(900), progress: (String) -> Void = { _ in }) throws(RuntimeError) -> Report {
@@ -84,9 +87,10 @@ public struct TenantRestore {
         let backups = try service.backups(of: record.shard)
         let retainUntil = Date().addingTimeInterval(Double(service.vaultLayout.retainDays) * 86_400)
         var report = Report(tenant: tenant.rawValue, shard: record.shard.rawValue, backup: restored.backup, targetTime: target.timeIntervalSince1970,
-                            tables: [], replacedCopy: [], skipped: skipped, seconds: 0, frozenSeconds: 0)
+                            tables: [], replacedCopy: [], skipped: skipped, seconds: 0, frozenSeconds: 0, frozeAt: 0, swappedAt: 0)
         progress("freezing tenant \(tenant)'s writes on \(primary)")
         let frozeAt = clock.now
+        report.frozeAt = Date().timeIntervalSince1970
         do {
             try TenantFence.freeze(tenant, reason: "restore to \(ShardRestore.postgresTime(target))", on: live)
             CrashPoint.reach("tenant-restore.after-freeze")
@@ -119,19 +123,20 @@ public struct TenantRestore {
                 let wanted = try RowDigest.digest(schema: table.schema, table: table.table, tenant: tenant, on: scratch)
                 let got = try RowDigest.digest(schema: table.schema, table: table.table, tenant: tenant, on: live)
                 guard wanted == got else {
-                    try? live.execute("ROLLBACK")
+                    _ = try? live.execute("ROLLBACK")
                     throw RuntimeError(.unavailable, "tenant restore of \(tenant): \(table.schema).\(table.table) differs from the restored copy after the swap (\(got) vs \(wanted)); rolled back, nothing changed")
                 }
                 report.tables.append(.init(table: "\(table.schema).\(table.table)", rowsBefore: before, rowsAfter: rows))
             }
             try live.execute("COMMIT")
+            report.swappedAt = Date().timeIntervalSince1970
             CrashPoint.reach("tenant-restore.after-swap")
             try TenantFence.unfreeze(tenant, on: live)
         } catch let error as RuntimeError {
-            try? live.execute("ROLLBACK")
+            _ = try? live.execute("ROLLBACK")
             throw error
         } catch {
-            try? live.execute("ROLLBACK")
+            _ = try? live.execute("ROLLBACK")
             throw RuntimeError(.unavailable, "tenant restore of \(tenant): \(error); the tenant stays frozen until this restore is run again and succeeds")
         }
         report.frozenSeconds = (clock.now - frozeAt).inSeconds

@@ -59,10 +59,14 @@ public enum ScenarioSchedule {
     }
 
     /// The scenario's faults as a simulation schedule (see `settings(of:topology:)`); moves
-    /// and faults waiting for a move phase are `Unsupported` here.
+    /// faults waiting for a move phase, and tenant deletions and restores are `Unsupported` here.
     public static func faults(of scenario: Scenario, topology: Topology) throws(Unsupported) -> [Simulation.Fault] {
         let unsupported = Set(scenario.faults.compactMap { fault -> String? in
-            fault.action == .move ? "move" : fault.atMovePhase != nil ? "faults waiting for a move phase" : nil
+            switch fault.action {
+            case .move: "move"
+            case .deleteTenantRows, .restoreTenant: fault.action.rawValue
+            default: fault.atMovePhase != nil ? "faults waiting for a move phase" : nil
+            }
         })
         guard unsupported.isEmpty else { throw Unsupported(actions: unsupported.sorted()) }
         let end = Int(scenario.duration.inMilliseconds)
@@ -94,7 +98,7 @@ public enum ScenarioSchedule {
                 openCoordinator = nil
             case .coordinatorCrashAt:
                 crashAfter = fault.step?.rawValue
-            case .move:
+            case .move, .deleteTenantRows, .restoreTenant:
                 break
             }
         }

@@ -12,13 +12,14 @@ struct DrillCommand: ParsableCommand {
         commandName: "drill",
         abstract: "Run a scenario against real PostgreSQL processes and judge RTO, RPO, residency and SLA.",
         discussion: """
-            Brings the topology up if needed, creates the scenario's tenants, writes through their connection strings, injects the faults on time (power loss, partition, crashes, and residency moves: a fault may wait for a move's phase), heals, waits until the topology has converged, reads every node back and checks the history: acknowledged writes lost (RPO), duplicates, acknowledgements by a former primary after its successor's promotion, rows outside their realm, per-shard RTO, each move's outcome, its tenant's longest write gap and its neighbours' failures, downtime minutes and what they mean for the month's SLA. Refuses nodes with weakened durability.
+            Brings the topology up if needed, creates the scenario's tenants, writes through their connection strings, injects the faults on time (power loss, partition, crashes, and residency moves: a fault may wait for a move's phase), heals, waits until the topology has converged, reads every node back and checks the history: acknowledged writes lost (RPO), duplicates, acknowledgements by a former primary after its successor's promotion, rows outside their realm, per-shard RTO, each move's outcome, its tenant's longest write gap and its neighbours' failures, each tenant restore (writes acknowledged before its target back, none begun after it, the other tenants' rows unchanged), downtime minutes and what they mean for the month's SLA. Refuses nodes with weakened durability.
 
             Exit 0 when every target holds, 1 when one is missed, 2 when the drill could not run, 65 for an invalid scenario. With --check it only loads and checks the scenario against its topology (no server is touched). The full result is also kept in <state>/drills/.
 
             Examples:
               residency drill simulations/zone-power-loss.yaml --report drill.md
               residency drill simulations/move-under-load.yaml --repeat 5
+  residency drill simulations/restore-tenant.yaml
             """)
 
     @Argument(help: "The scenario file, e.g. simulations/zone-power-loss.yaml.")
