@@ -45,7 +45,7 @@ public struct Drill {
         let wallStart = ContinuousClock.now
         progress("bringing the topology up")
         _ = try LocalTopology(state: state, logger: logger, progress: { _ in }).up(
-            topology, topologyDirectory: topologyDirectory, demo: false, startCoordinator: executable == nil)
+            topology, topologyDirectory: topologyDirectory, demo: false, startCoordinator: executable == nil, executable: executable)
         let layout = try state.requireLayout()
         let coordinator = CoordinatorProcess(state: state)
         if coordinator.runningPID == nil { _ = try coordinator.start(executable: executable) }
@@ -91,6 +91,8 @@ public struct Drill {
                                 }))
             }
         }
+        // Before the clock starts: the base backups a tenant restore starts from.
+        let restorer = try DrillRestorer(scenario: scenario, state: state, control: control, data: data, progress: progress)
         // One clock for everything: the control server's, in ms since 1970.
         let startedAtMs = try control.nowMilliseconds()
         let startedAt = ContinuousClock.now
@@ -98,7 +100,6 @@ public struct Drill {
             startedAtMs + (instant - startedAt).inMilliseconds
         }
         let mover = DrillMover(layout: layout, holdAt: Set(scenario.faults.compactMap(\.atMovePhase)), wallMs: wallMs)
-        let restorer = try DrillRestorer(scenario: scenario, state: state, control: control, data: data, progress: progress)
         var movesReported = 0
         progress("workload: \(writers.count) writer(s) for \(scenario.tenants.count) tenant(s), \(scenario.duration)")
         writers.forEach { $0.2.start() }
@@ -217,8 +218,8 @@ public struct Drill {
             finalPrimaries: Dictionary(try control.shards().map { ($0.shard, $0.primary) }, uniquingKeysWith: { a, _ in a }), rows: [],
             moves: moves, missedFaults: missed)
         history.restores = restorer.restores
-        history.rowCounts = try restorer.rowCounts()
         try beforeCheck(history)
+        history.rowCounts = try restorer.rowCounts()
         history.rows = try readBack(ids: writes.map(\.id), tenants: scenario.tenants.map(\.name), control: control, data: data)
 
         // Where each tenant is pinned now: a move changed the pin of the tenant it switched.

@@ -50,7 +50,9 @@ public struct LocalTopology {
 
     // MARK: up
 
-    public func up(_ topology: Topology, topologyDirectory: String, demo: Bool, startCoordinator: Bool = true) throws(RuntimeError) -> UpReport {
+    /// `executable`: the `residency` executable the servers' `archive_command` runs (a copy
+    /// of it); this process's own when `nil` (a drill run inside a test names it).
+    public func up(_ topology: Topology, topologyDirectory: String, demo: Bool, startCoordinator: Bool = true, executable: String? = nil) throws(RuntimeError) -> UpReport {
         let lock = try state.lock()
         defer { withExtendedLifetime(lock) {} }
         let user: ServerUser
@@ -79,7 +81,7 @@ public struct LocalTopology {
             try secrets.write(to: layout.passfile, owner: user)
         }
         var report = UpReport()
-        let vault = try VaultSetup.ensure(layout: layout, topology: topology, user: user)
+        let vault = try VaultSetup.ensure(layout: layout, topology: topology, user: user, executable: executable)
 
         try ensureControlServer(manager: manager, layout: layout, secrets: secrets, report: &report)
         let control = try ControlStore(layout: layout)

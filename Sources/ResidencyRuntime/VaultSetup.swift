@@ -16,13 +16,13 @@ import Glibc
 ///
 /// Every one of them belongs to the server user.
 public enum VaultSetup {
-    public static func ensure(layout: StateDirectory.Layout, topology: Topology, user: ServerUser) throws(RuntimeError) -> VaultLayout {
+    public static func ensure(layout: StateDirectory.Layout, topology: Topology, user: ServerUser, executable: String? = nil) throws(RuntimeError) -> VaultLayout {
         let root = layout.dataRoot
         for folder in [root + "/bin", root + "/vault", root + "/keys"] + topology.regions.map({ "\(root)/vault/\($0.id)" }) {
             try makeOwnedDirectory(folder, mode: folder.hasSuffix("/bin") ? 0o755 : 0o700, user: user)
         }
         let binary = root + "/bin/residency"
-        try installExecutable(at: binary, user: user)
+        try installExecutable(executable, at: binary, user: user)
         var regions: [String: VaultLayout.RegionVault] = [:]
         for region in topology.regions {
             let keyPath = "\(root)/keys/\(region.id).key"
@@ -92,8 +92,8 @@ public enum VaultSetup {
         return (count, until)
     }
 
-    static func installExecutable(at path: String, user: ServerUser) throws(RuntimeError) {
-        let source = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    static func installExecutable(_ executable: String?, at path: String, user: ServerUser) throws(RuntimeError) {
+        let source = executable ?? (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         guard let data = FileManager.default.contents(atPath: source) else {
             throw RuntimeError(.unavailable, "cannot read this executable (\(source)) to install it for the servers' archive_command")
         }

@@ -19,7 +19,7 @@ struct DrillCommand: ParsableCommand {
             Examples:
               residency drill simulations/zone-power-loss.yaml --report drill.md
               residency drill simulations/move-under-load.yaml --repeat 5
-  residency drill simulations/restore-tenant.yaml
+              residency drill simulations/restore-tenant.yaml
             """)
 
     @Argument(help: "The scenario file, e.g. simulations/zone-power-loss.yaml.")

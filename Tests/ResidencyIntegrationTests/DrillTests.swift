@@ -77,6 +77,70 @@ import Testing
         #expect(result.verdict.checks.first { $0.name.hasPrefix("RPO") }?.held == false)
     }
 
+    func restoreScenario() throws -> (ScenarioLoader.Loaded, Topology) {
+        let text = """
+            name: short-restore-tenant
+            description: test
+            topology: \(topology.topologyDirectory)
+            duration_s: 10
+            tenants:
+              - name: drill-victim
+                realm: r0
+              - name: drill-beside
+                realm: r0
+              - name: drill-away
+                realm: r1
+            faults:
+              - at_s: 3
+                action: delete-tenant-rows
+                tenant: drill-victim
+              - at_s: 5
+                action: restore-tenant
+                tenant: drill-victim
+            targets:
+              rpo_max: 0
+            """
+        let loaded = try ScenarioLoader.load(file: "restore.yaml", text: text)
+        let loadedTopology = try TopologyLoader.load(directory: topology.topologyDirectory)
+        try ScenarioLoader.check(loaded, against: loadedTopology, file: "restore.yaml")
+        return (loaded, loadedTopology)
+    }
+
+    /// A tenant's rows deleted by mistake under writes, restored to just before: every write
+    /// acknowledged before is back, none begun after, the neighbours (one on the same shard)
+    /// neither lost nor gained a row.
+    @Test func aTenantDeletedByMistakeIsRestoredToJustBeforeAndItsNeighboursAreUntouched() throws {
+        let (loaded, loadedTopology) = try restoreScenario()
+        let result = try drill(loaded, loadedTopology)
+        #expect(result.verdict.passed, "\(result.verdict.checks.filter { !$0.held })")
+        let finding = try #require(result.checker.restores.first)
+        #expect(finding.restore.error == nil)
+        #expect(finding.acknowledgedBefore > 10 && finding.missingBefore.isEmpty)
+        #expect(finding.undone > 0 && finding.resurrected.isEmpty)
+        #expect(result.checker.unexplainedRowChanges == [TenantID(validating: "drill-beside")!: 0, TenantID(validating: "drill-away")!: 0])
+        #expect(result.checker.lostAcknowledged == 0)
+    }
+
+    /// The verdict is not vacuous: a write the restore must have undone put back behind the
+    /// drill's back, and a row added to a neighbour, each fail their check.
+    @Test func aResurrectedWriteOrANeighboursExtraRowFailsTheRestoreVerdict() throws {
+        let (loaded, loadedTopology) = try restoreScenario()
+        let result = try drill(loaded, loadedTopology) { history in
+            guard let restore = history.restores.first, let swapped = restore.swappedAtMs else { throw TestError("no restore") }
+            let victim = TenantID(validating: "drill-victim")!
+            let candidates = history.writes.filter { (write: DrillHistory.Write) -> Bool in
+                write.tenant == victim && write.outcome == .ok && write.invokedAtMs > restore.targetMs && write.completedAtMs < swapped
+            }
+            guard let undone = candidates.first, let primary = history.finalPrimaries[undone.shard] else { throw TestError("no write to resurrect") }
+            let connection = try topology.connect(port: try topology.port(primary))
+            try connection.query("INSERT INTO jira.issues (tenant_id, id, key, summary) VALUES ('drill-victim', $1::uuid, 'BACK-1', 'resurrected')", [undone.id])
+            try connection.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('drill-beside', 'EXTRA-1', 'gained')")
+        }
+        #expect(!result.verdict.passed)
+        #expect(result.verdict.checks.first { $0.name.contains("begun after the target") }?.held == false)
+        #expect(result.verdict.checks.first { $0.name == "other tenants' rows" }?.held == false)
+    }
+
     @Test func aDrillRefusesToRunOnANodeWithWeakenedDurability() throws {
         let (loaded, loadedTopology) = try scenario()
         let node = try topology.nodes().first { $0.node.shard == "west-1" && $0.role == .standby }!
