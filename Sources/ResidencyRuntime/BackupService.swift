@@ -181,7 +181,8 @@ public struct BackupService {
     /// ones. For a time target, the live primary first writes a commit after it and closes
     /// its segment, so that recovery finds its stop point in the archive.
     public func restore(
-        _ shard: ShardID, target: ShardRestore.Target, port: Int?, timeout: Duration = .seconds(900), progress: (String) -> Void = { _ in }
+        _ shard: ShardID, target: ShardRestore.Target, port: Int?, timeout: Duration = .seconds(900), namePrefix: String? = nil,
+        progress: (String) -> Void = { _ in }
     ) throws(RuntimeError) -> ShardRestore.Restored {
         let record = try shardRecord(shard)
         let backups = try backups(of: shard)
@@ -190,7 +191,7 @@ public struct BackupService {
         }
         try sealArchive(shard, primary: record.primary, backups: backups)
         let restorer = restorer(backups)
-        let name = "\(shard)-\(Int64(Date().timeIntervalSince1970))"
+        let name = "\(namePrefix ?? shard.rawValue)-\(Int64(Date().timeIntervalSince1970))"
         return try Self.vault { () throws(VaultError) in
             let manifest = try restorer.plan(target: target)
             progress("restoring shard \(shard) from base backup \(manifest.qualifiedID) to \(target.description)")
@@ -222,6 +223,11 @@ public struct BackupService {
         } catch {
             throw RuntimeError(.unavailable, "cannot close the current WAL segment of shard \(shard): \(error)")
         }
+    }
+
+    /// The restored servers under `<data root>/restores` whose names start with `prefix`.
+    public func restoredServers(prefix: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: layout.dataRoot + "/restores")) ?? []).filter { $0.hasPrefix(prefix) }.sorted()
     }
 
     /// Stops and deletes a restored server (`backup restore` leaves it running for the operator).

@@ -62,7 +62,14 @@ public struct TenantRestore {
         let tables = TenantSchema.tables(apps: topology.apps).filter { table in
             !topology.apps.contains { $0.schemaName == table.schema && skipped.contains($0.key.rawValue) }
         }
-        let restored = try service.restore(record.shard, target: .time(target), port: nil, timeout: timeout, progress: progress)
+        // A scratch server an interrupted run of this restore left behind goes first.
+        let prefix = "tenant-\(tenant)-"
+        for leftover in service.restoredServers(prefix: prefix) {
+            progress("removing \(leftover), left by an interrupted restore of \(tenant)")
+            try service.discard(restored: leftover)
+        }
+        let restored = try service.restore(record.shard, target: .time(target), port: nil, timeout: timeout, namePrefix: String(prefix.dropLast()),
+                                           progress: progress)
         defer { _ = try? service.discard(restored: restored.server) }
 
         let primary = try service.shardRecord(record.shard).primary
