@@ -164,15 +164,29 @@ public final class ControlStore {
 
     /// Records a new topology: the document, its shards (primary in `primaryZone`, epoch 1)
     /// and nodes (not yet created), in one transaction.
-    public func recordNewTopology(_ topology: Topology) throws(RuntimeError) {
-        let document: String
+    static func document(_ topology: Topology) -> String {
         do {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            document = String(decoding: try encoder.encode(topology), as: UTF8.self)
+            return String(decoding: try encoder.encode(topology), as: UTF8.self)
         } catch {
             preconditionFailure("a topology always encodes: \(error)")
         }
+    }
+
+    /// Replaces the stored document by `topology`, whose facts (regions, shards, zones,
+    /// ports, realms, apps) are the stored ones: settings that may change under a running
+    /// topology (`backups`, service levels) take effect. Returns whether it changed.
+    @discardableResult
+    public func refreshTopologyDocument(_ topology: Topology) throws(RuntimeError) -> Bool {
+        let document = Self.document(topology)
+        return try run { () throws(PostgresError) in
+            try connection.query("UPDATE control.topology SET document = $1 WHERE id = 1 AND document IS DISTINCT FROM $1 RETURNING 1", [document])
+        }.rows.isEmpty == false
+    }
+
+    public func recordNewTopology(_ topology: Topology) throws(RuntimeError) {
+        let document = Self.document(topology)
         try transaction { () throws(PostgresError) in
             try connection.query("INSERT INTO control.topology (id, document) VALUES (1, $1)", [document])
             for region in topology.regions {

@@ -20,8 +20,12 @@ public final class CoordinatorService {
     /// Overrides the topology's `failover.effect_concurrency` when set.
     public let effectConcurrency: Int?
 
+    /// When the first round of scheduled base backups runs.
+    public let firstBackupAfter: Duration
+
     public init(state: StateDirectory, logger: Logger, leaseTTL: Duration = .seconds(3), leaseRenewal: Duration = .milliseconds(300),
-                effectConcurrency: Int? = nil) {
+                effectConcurrency: Int? = nil, firstBackupAfter: Duration = .seconds(60)) {
+        self.firstBackupAfter = firstBackupAfter
         self.state = state
         self.effectConcurrency = effectConcurrency
         self.logger = logger
@@ -62,6 +66,9 @@ public final class CoordinatorService {
         let housekeeper = MoveHousekeeper(layout: layout, logger: logger) { keeper.token != nil }
         housekeeper.start()
         defer { housekeeper.stop() }
+        let backups = BackupScheduler(state: state, logger: logger, firstRound: firstBackupAfter) { keeper.token != nil }
+        backups.start()
+        defer { backups.stop() }
         let wake = DispatchSemaphore(value: 0)
         let effects = EffectRunner(
             workers: topology.failover.totalConcurrency, nodes: LocalNodeEffects(manager: manager, data: data, ports: ports, logger: logger),

@@ -89,6 +89,7 @@ public struct LocalTopology {
         if let stored = try control.storedTopology() {
             let differences = TopologyDifference.between(stored: stored.facts, configured: topology.facts)
             guard differences.isEmpty else { throw RuntimeError.topologyChanged(differences, state: state.path) }
+            if try control.refreshTopologyDocument(topology) { progress("recorded the changed settings of \(topologyDirectory) (backups, service levels)") }
         } else {
             try control.recordNewTopology(topology)
         }

@@ -230,6 +230,27 @@ import Testing
         #expect(try vault("north").storage.list(prefix: "tenants/acme/").count >= 5)
     }
 
+    /// The leading coordinator backs up every shard whose newest base backup is older than
+    /// `backups.interval_hours`, and records it in the event log.
+    @Test func theLeadingCoordinatorTakesTheDueBaseBackups() throws {
+        let own = try TestTopology(regions: ["solo"], zones: 3, backupIntervalHours: 24)
+        defer { own.destroy() }
+        let up = try own.residency(["up", "--no-coordinator"])
+        #expect(up.status == 0, "\(up.text)")
+        let coordinator = CoordinatorProcess(state: StateDirectory(option: own.statePath))
+        _ = try coordinator.start(executable: TestTopology.executable, arguments: ["--first-backup-after", "0"])
+        defer { coordinator.stop() }
+        #expect(eventually(120) {
+            let listed = (try? own.residency(["backup", "list", "--shard", "solo-1", "--json"]))?.text ?? ""
+            return listed.contains("\"source\"")
+        }, "no base backup of solo-1 after 120 s: \((try? String(contentsOfFile: coordinator.logFile, encoding: .utf8)) ?? "")")
+        #expect(try own.control().events(limit: 50).contains { $0.kind == "backup.taken" && $0.shard == "solo-1" })
+        // Due once a day: the next rounds take none.
+        usleep(1_500_000)
+        let listed = try own.residency(["backup", "list", "--shard", "solo-1", "--json"]).text
+        #expect(listed.components(separatedBy: "\"source\"").count == 2, "\(listed)")
+    }
+
     @Test func badInputIsRefusedWithTheValue() throws {
         let badTime = try topology.residency(["backup", "restore", "--shard", "north-1", "--to-time", "yesterday"])
         #expect(badTime.status == 65 && badTime.text.contains("yesterday"), "\(badTime.text)")

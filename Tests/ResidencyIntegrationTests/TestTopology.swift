@@ -19,13 +19,17 @@ final class TestTopology: Sendable {
     let pinnedPrimaries: Bool
     let controlPort: Int
     let firstPorts: [Int]
+    /// `backups.interval_hours`: 0 (the coordinator takes no base backups) unless a test
+    /// is about them, so that no backup runs under a test's timing.
+    let backupIntervalHours: Int
 
     var topologyDirectory: String { root + "/regions" }
     var statePath: String { root + "/state" }
 
     /// Writes a topology of `regions` (`shards` shards each, `zones` zones each) with realms
     /// `r0`, `r1`, ... (one per region) and `all` (every region).
-    init(regions: [String], zones: Int, shards: Int = 1, pinnedPrimaries: Bool = false) throws {
+    init(regions: [String], zones: Int, shards: Int = 1, pinnedPrimaries: Bool = false, backupIntervalHours: Int = 0) throws {
+        self.backupIntervalHours = backupIntervalHours
         var template = Array("/tmp/residency-test-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw TestError("mkdtemp failed") }
         root = String(cString: made)
@@ -58,6 +62,8 @@ final class TestTopology: Sendable {
                 credits:
                   - uptime_below_percent: 99.9
                     credit_percent: 10
+            backups:
+              interval_hours: \(backupIntervalHours)
             """
         try topology.write(toFile: topologyDirectory + "/topology.yaml", atomically: true, encoding: .utf8)
         for (index, region) in regions.enumerated() {
