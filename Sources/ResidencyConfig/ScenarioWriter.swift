@@ -31,6 +31,7 @@ public enum ScenarioWriter {
             if let zone = fault.zone { entries.append("zone: \(zone)") }
             if let shard = fault.primaryOf { entries.append("primary_of: \(shard)") }
             if let step = fault.step { entries.append("step: \(step.rawValue)") }
+            if fault.move == nil, let tenant = fault.tenant { entries.append("tenant: \(tenant)") }
             if let move = fault.move {
                 entries.append("tenant: \(move.tenant)")
                 entries.append("to: \(move.toRealm)")

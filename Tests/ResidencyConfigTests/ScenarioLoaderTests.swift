@@ -79,6 +79,19 @@ import Testing
         #expect(problems("  - at_s: 1\n    action: power-loss\n    zone: z\n    hits_no_primary: true").isEmpty)
     }
 
+    @Test func tenantRestoreActionsNameAScenarioTenantAndRestoreOnlyAfterTheMistake() throws {
+        #expect(problems("  - at_s: 3\n    action: delete-tenant-rows") == ["t.yaml:8:5: delete-tenant-rows needs `tenant`"])
+        #expect(problems("  - at_s: 3\n    action: restore-tenant\n    tenant: stranger")
+            == ["t.yaml:10:13: tenant 'stranger' is not one of the scenario's tenants (mover)"])
+        #expect(problems("  - at_s: 3\n    action: restore-tenant\n    tenant: mover")
+            == ["t.yaml:8:5: restore-tenant restores mover to just before its rows were deleted: a `delete-tenant-rows` of mover must come first"])
+        #expect(problems("  - at_s: 3\n    action: delete-tenant-rows\n    tenant: mover\n    to: eu") == ["t.yaml:11:5: `to` belongs to a `move` action only"])
+        #expect(problems("  - at_s: 3\n    action: delete-tenant-rows\n    tenant: mover\n  - at_s: 5\n    action: restore-tenant\n    tenant: mover").isEmpty)
+        let shipped = try ScenarioLoader.load(file: Self.root.appendingPathComponent("simulations/restore-tenant.yaml").path).scenario
+        #expect(shipped.faults.map(\.action) == [.deleteTenantRows, .restoreTenant])
+        #expect(shipped.restoredTenants == [TenantID(validating: "drill-restored")!])
+    }
+
     @Test func aFaultWaitingForAMovePhaseStaysAfterItsMove() throws {
         let faults = [
             Scenario.Fault(at: .seconds(20), action: .heal),

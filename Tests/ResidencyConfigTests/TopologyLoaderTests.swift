@@ -71,6 +71,20 @@ import Testing
         #expect(bad.count == 1 && bad[0].hasPrefix("regions/topology.yaml:"), "\(bad)")
     }
 
+    @Test func backupsAreSettingsWithBoundsAndKnownTiers() throws {
+        #expect(try load().backups == BackupSettings())
+        let settings = Self.topologyFile + "\nbackups:\n  interval_hours: 6\n  retention_days: 14\n  tier_retention_days:\n    premium: 90\n"
+        let topology = try load(topology: settings)
+        #expect(topology.backups == BackupSettings(intervalHours: 6, retentionDays: 14, tierRetentionDays: ["premium": 90]))
+        #expect(topology.backups.effectiveRetentionDays == 90)
+        let zero = problems(topology: Self.topologyFile + "\nbackups:\n  retention_days: 0\n")
+        #expect(zero.count == 1 && zero[0].hasPrefix("regions/topology.yaml:17:19:") && zero[0].contains("retention_days"), "\(zero)")
+        let unknownTier = problems(topology: Self.topologyFile + "\nbackups:\n  tier_retention_days:\n    gold: 90\n")
+        #expect(unknownTier.count == 1 && unknownTier[0].hasPrefix("regions/topology.yaml:18:5:") && unknownTier[0].contains("'gold'"), "\(unknownTier)")
+        let unknownKey = problems(topology: Self.topologyFile + "\nbackups:\n  every: 3\n")
+        #expect(unknownKey.count == 1 && unknownKey[0].contains("every"), "\(unknownKey)")
+    }
+
     /// The problems of a load that must fail, as `file:line:col: message`.
     func problems(topology: String = topologyFile, usEast: String = usEast, euCentral: String = euCentral) -> [String] {
         do {
