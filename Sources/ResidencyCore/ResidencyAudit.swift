@@ -96,3 +96,77 @@ public enum ResidencyAudit {
         return .violation
     }
 }
+
+extension ResidencyAudit {
+    /// Vault objects holding one tenant's data in one region: a shard's base backups, its WAL
+    /// archive, or rows a tenant restore replaced.
+    public struct VaultHolding: Hashable, Sendable {
+        public enum Kind: String, Hashable, Sendable {
+            case baseBackup = "base backups"
+            case wal = "WAL archive"
+            case replacedRows = "replaced rows"
+        }
+
+        public let tenant: TenantID
+        public let region: RegionID
+        public let shard: ShardID?
+        public let kind: Kind
+        public let objects: Int
+        public let bytes: Int64
+        /// The latest retain-until among the objects, ISO 8601 UTC.
+        public let retainUntil: String
+
+        public init(tenant: TenantID, region: RegionID, shard: ShardID?, kind: Kind, objects: Int, bytes: Int64, retainUntil: String) {
+            self.tenant = tenant
+            self.region = region
+            self.shard = shard
+            self.kind = kind
+            self.objects = objects
+            self.bytes = bytes
+            self.retainUntil = retainUntil
+        }
+    }
+
+    public enum VaultStatus: Hashable, Sendable, CustomStringConvertible {
+        case inRealm
+        /// Outside the realm: backups of the shard a switched move took the tenant from,
+        /// kept (write once) until their retain-until.
+        case retainedAfterMove(move: Int64, until: String)
+        /// Outside the realm, and nothing accounts for it.
+        case violation
+
+        public var flagged: Bool { self == .violation }
+
+        public var description: String {
+            switch self {
+            case .inRealm: "in realm"
+            case let .retainedAfterMove(move, until): "from before move \(move), retained (write once) until \(until)"
+            case .violation: "VIOLATION: outside the realm"
+            }
+        }
+    }
+
+    public struct VaultFinding: Hashable, Sendable {
+        public let holding: VaultHolding
+        public let realm: RealmID
+        public let status: VaultStatus
+    }
+
+    /// One finding per vault holding, sorted by tenant, region, shard, kind.
+    public static func vaultFindings(holdings: [VaultHolding], tenants: [Tenant], moves: [Move], topology: Topology) -> [VaultFinding] {
+        let byID = Dictionary(tenants.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+        return holdings.sorted {
+            ($0.tenant, $0.region, $0.shard?.rawValue ?? "", $0.kind.rawValue) < ($1.tenant, $1.region, $1.shard?.rawValue ?? "", $1.kind.rawValue)
+        }.map { holding in
+            guard let tenant = byID[holding.tenant] else { return VaultFinding(holding: holding, realm: RealmID("?"), status: .violation) }
+            if topology.realm(tenant.realm)?.regions.contains(holding.region) == true {
+                return VaultFinding(holding: holding, realm: tenant.realm, status: .inRealm)
+            }
+            let switched: Set<MovePhase> = [.switched, .retained, .purged]
+            if let move = moves.last(where: { $0.tenant == tenant.id && switched.contains($0.phase) && $0.plan.fromShard == holding.shard }) {
+                return VaultFinding(holding: holding, realm: tenant.realm, status: .retainedAfterMove(move: move.id, until: holding.retainUntil))
+            }
+            return VaultFinding(holding: holding, realm: tenant.realm, status: .violation)
+        }
+    }
+}

@@ -27,7 +27,8 @@ public enum ResidencyReport {
         return lines
     }
 
-    public static func text(_ findings: [ResidencyAudit.Finding], unreachable: [(node: NodeID, error: String)]) -> String {
+    public static func text(_ findings: [ResidencyAudit.Finding], unreachable: [(node: NodeID, error: String)],
+                            vault: [ResidencyAudit.VaultFinding] = []) -> String {
         var table = TextTable(header: ["TENANT", "PIN", "NODE", "REGION", "SCHEMAS", "ROWS", "STATUS"])
         for line in lines(findings) {
             table.append([line.tenant, line.realm, line.node, line.region, line.schemas.joined(separator: ","), String(line.rows), line.status.description])
@@ -36,17 +37,27 @@ public enum ResidencyReport {
         for (node, error) in unreachable {
             text += "\nNOT CHECKED: \(node) could not be counted (\(error)); its copies are unknown"
         }
-        let flagged = findings.filter(\.status.flagged).count
+        if !vault.isEmpty {
+            var table = TextTable(header: ["TENANT", "PIN", "VAULT", "SHARD", "HOLDS", "OBJECTS", "BYTES", "RETAINED UNTIL", "STATUS"])
+            for finding in vault {
+                let holding = finding.holding
+                table.append([holding.tenant.rawValue, finding.realm.rawValue, holding.region.rawValue, holding.shard?.rawValue ?? "-",
+                              holding.kind.rawValue, String(holding.objects), String(holding.bytes), holding.retainUntil, finding.status.description])
+            }
+            text += "\n\nvault copies (encrypted backups, in each region's vault):\n" + table.render()
+        }
+        let flagged = findings.filter(\.status.flagged).count + vault.filter(\.status.flagged).count
         text += flagged == 0 && unreachable.isEmpty
             ? "\nevery copy is in its tenant's realm or accounted for"
             : "\n\(flagged) copy(ies) flagged, \(unreachable.count) node(s) not checked"
         return text
     }
 
-    public static func json(_ findings: [ResidencyAudit.Finding], unreachable: [(node: NodeID, error: String)]) -> String {
+    public static func json(_ findings: [ResidencyAudit.Finding], unreachable: [(node: NodeID, error: String)],
+                            vault: [ResidencyAudit.VaultFinding] = []) -> String {
         JSONDocument.render(Document(
             version: JSONDocument.version,
-            compliant: !findings.contains(where: \.status.flagged) && unreachable.isEmpty,
+            compliant: !findings.contains(where: \.status.flagged) && !vault.contains(where: \.status.flagged) && unreachable.isEmpty,
             copies: findings.map { finding in
                 var move: Int64?
                 var deletesOn: String?
@@ -63,7 +74,36 @@ public enum ResidencyReport {
                             region: finding.region.rawValue, schema: finding.schema, rows: finding.rows, status: kind,
                             flagged: finding.status.flagged, move: move, deletesOn: deletesOn, detail: finding.status.description)
             },
-            notChecked: unreachable.map { NotChecked(node: $0.node.description, error: $0.error) }))
+            notChecked: unreachable.map { NotChecked(node: $0.node.description, error: $0.error) },
+            vaultCopies: vault.map { finding in
+                let status = switch finding.status {
+                case .inRealm: "in-realm"
+                case .retainedAfterMove: "retained-after-move"
+                case .violation: "violation"
+                }
+                return VaultCopy(tenant: finding.holding.tenant.rawValue, pin: finding.realm.rawValue, region: finding.holding.region.rawValue,
+                                 shard: finding.holding.shard?.rawValue, holds: finding.holding.kind.rawValue, objects: finding.holding.objects,
+                                 bytes: finding.holding.bytes, retainedUntil: finding.holding.retainUntil, status: status,
+                                 flagged: finding.status.flagged, detail: finding.status.description)
+            }))
+    }
+
+    struct VaultCopy: Encodable {
+        let tenant: String
+        let pin: String
+        let region: String
+        let shard: String?
+        let holds: String
+        let objects: Int
+        let bytes: Int64
+        let retainedUntil: String
+        let status: String
+        let flagged: Bool
+        let detail: String
+
+        enum CodingKeys: String, CodingKey {
+            case tenant, pin, region, shard, holds, objects, bytes, retainedUntil = "retained_until", status, flagged, detail
+        }
     }
 
     struct Document: Encodable {
@@ -71,9 +111,10 @@ public enum ResidencyReport {
         let compliant: Bool
         let copies: [Copy]
         let notChecked: [NotChecked]
+        let vaultCopies: [VaultCopy]
 
         enum CodingKeys: String, CodingKey {
-            case version, compliant, copies, notChecked = "not_checked"
+            case version, compliant, copies, notChecked = "not_checked", vaultCopies = "vault_copies"
         }
     }
 

@@ -55,9 +55,11 @@ struct ReportCommand: ParsableCommand {
             commandName: "residency",
             abstract: "Where every copy of every tenant's rows lives (every node, primaries and standbys), against its pin.",
             discussion: """
-            Counts each tenant's rows per schema on every node. A copy outside the tenant's realm is flagged unless it is the frozen source copy of a switched move within its retention (shown with its deletion date), the data of an app that is not residency-eligible, or the target copy of a move still running. A node that cannot be reached is reported as not checked. Exit 1 when anything is flagged or not checked.
+            Counts each tenant's rows per schema on every node. A copy outside the tenant's realm is flagged unless it is the frozen source copy of a switched move within its retention (shown with its deletion date), the data of an app that is not residency-eligible, or the target copy of a move still running. A node that cannot be reached is reported as not checked. Then lists the vault objects holding each tenant's data (base backups, WAL archives, rows a tenant restore replaced) by region: one outside the tenant's realm is flagged unless it predates a switched move away from that shard (kept, write once, until its retain-until). Exit 1 when anything is flagged or not checked.
             """)
 
+        @Option(name: .customLong("key-file"), help: ArgumentHelp("A vault key of your own instead of the regions' (to read backup manifests).", valueName: "file"))
+        var keyFile: String?
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
@@ -66,13 +68,19 @@ struct ReportCommand: ParsableCommand {
             let control = try ControlStore(layout: layout)
             let topology = try control.requireTopology()
             let census = try RowCensus.take(layout: layout, control: control, topology: topology)
+            let tenants = try control.tenants()
+            let moves = try control.moves()
             let findings = ResidencyAudit.findings(
-                holdings: census.holdings, tenants: try control.tenants(), moves: try control.moves(), topology: topology,
-                now: try control.nowISO8601())
+                holdings: census.holdings, tenants: tenants, moves: moves, topology: topology, now: try control.nowISO8601())
+            let vault = ResidencyAudit.vaultFindings(
+                holdings: try VaultCensus.take(service: try BackupService(state: state.directory, keyFile: keyFile), tenants: tenants, moves: moves),
+                tenants: tenants, moves: moves, topology: topology)
             Terminal.output(output.json
-                ? ResidencyReport.json(findings, unreachable: census.unreachable)
-                : ResidencyReport.text(findings, unreachable: census.unreachable))
-            if findings.contains(where: \.status.flagged) || !census.unreachable.isEmpty { throw ExitCode(Failure.checkFailed) }
+                ? ResidencyReport.json(findings, unreachable: census.unreachable, vault: vault)
+                : ResidencyReport.text(findings, unreachable: census.unreachable, vault: vault))
+            if findings.contains(where: \.status.flagged) || vault.contains(where: \.status.flagged) || !census.unreachable.isEmpty {
+                throw ExitCode(Failure.checkFailed)
+            }
         }
     }
 }

@@ -27,6 +27,27 @@ import Testing
     let usNode = NodeID(shard: "us-east-1", zone: "us-east-b")
     let euNode = NodeID(shard: "eu-west-1", zone: "eu-west-a")
 
+    func vaultStatus(region: RegionID, shard: ShardID, tenant: Tenant, moves: [Move]) -> ResidencyAudit.VaultStatus? {
+        ResidencyAudit.vaultFindings(
+            holdings: [ResidencyAudit.VaultHolding(tenant: acme, region: region, shard: shard, kind: .baseBackup, objects: 2, bytes: 10,
+                                                   retainUntil: "2026-12-31T00:00:00Z")],
+            tenants: [tenant], moves: moves, topology: topology).first?.status
+    }
+
+    /// A backup in the tenant's realm is fine; one in another region is a violation unless it
+    /// was taken of the shard a switched move took the tenant from (kept until its retain-until).
+    @Test func vaultCopiesAreJudgedAgainstThePin() throws {
+        let moved = tenant(realm: "eu", shard: "eu-west-1")
+        #expect(vaultStatus(region: "eu-west", shard: "eu-west-1", tenant: moved, moves: []) == .inRealm)
+        #expect(vaultStatus(region: "us-east", shard: "us-east-1", tenant: moved, moves: []) == .violation)
+        #expect(vaultStatus(region: "us-east", shard: "us-east-1", tenant: moved, moves: []).map(\.flagged) == true)
+        let switched = try move(7, phase: .purged, from: "us-east-1", to: "eu-west-1")
+        #expect(vaultStatus(region: "us-east", shard: "us-east-1", tenant: moved, moves: [switched])
+            == .retainedAfterMove(move: 7, until: "2026-12-31T00:00:00Z"))
+        let rolledBack = try move(8, phase: .rolledBack, from: "us-east-1", to: "eu-west-1")
+        #expect(vaultStatus(region: "us-east", shard: "us-east-1", tenant: moved, moves: [rolledBack]) == .violation)
+    }
+
     @Test func aCopyInTheRealmIsFine() {
         #expect(status("jira", on: euNode, tenant: tenant(realm: "eu", shard: "eu-west-1"), moves: []) == .inRealm)
     }

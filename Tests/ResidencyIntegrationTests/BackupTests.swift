@@ -126,6 +126,19 @@ import Testing
         var bytes = MemoryStream([1, 2, 3])
         #expect(throws: VaultError.self) { try vault.store(name, from: &bytes, retainUntil: Date()) }
         #expect(throws: VaultError.self) { try vault.storage.delete(name, now: Date()) }
+        // The residency report lists the vault copies of every tenant's data, in its realm.
+        let report = try topology.residency(["report", "residency", "--json"])
+        #expect(report.status == 0, "\(report.text)")
+        struct Report: Decodable {
+            struct Copy: Decodable { let tenant: String; let region: String; let holds: String; let flagged: Bool }
+            let vaultCopies: [Copy]
+            enum CodingKeys: String, CodingKey { case vaultCopies = "vault_copies" }
+        }
+        let copies = try JSONDecoder().decode(Report.self, from: Data(jsonPart(report.text).utf8)).vaultCopies
+        #expect(copies.contains { $0.tenant == "acme" && $0.region == "north" && $0.holds == "WAL archive" }, "\(copies)")
+        #expect(copies.contains { $0.tenant == "initech" && $0.region == "south" }, "\(copies)")
+        #expect(!copies.contains { $0.tenant == "initech" && $0.region == "north" })
+        #expect(copies.allSatisfy { !$0.flagged })
         // Every member's archiver reports nothing failed (standbys archive too).
         for node in try topology.nodes() where node.node.shard == "north-1" {
             let stats = try topology.connect(port: node.port).query("SELECT archived_count, failed_count FROM pg_stat_archiver").rows.first
