@@ -37,23 +37,8 @@ public enum CommandRunner {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_adddup2(&actions, fds[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Self.spawnSetSID)
-
-        var environment = ProcessInfo.processInfo.environment
-        // Deterministic messages from PostgreSQL's programs, whatever the caller's locale.
-        environment["LC_ALL"] = "C.UTF-8"
-        environment["LC_MESSAGES"] = "C"
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
-        }
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
+        let spawned = spawn(arguments, actions: &actions, pid: &pid)
         close(fds[1])
         guard spawned == 0 else {
             close(fds[0])
@@ -75,6 +60,26 @@ public enum CommandRunner {
         let exited = status & 0x7f == 0
         let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Output(status: code, text: String(decoding: data, as: UTF8.self))
+    }
+
+    /// `posix_spawn` of `arguments` with `actions`, in a session of its own, with the
+    /// caller's environment and a C locale (deterministic messages from PostgreSQL's
+    /// programs, whatever the caller's); returns `posix_spawn`'s result.
+    public static func spawn(_ arguments: [String], actions: inout posix_spawn_file_actions_t, pid: inout pid_t) -> Int32 {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        posix_spawnattr_setflags(&attributes, Self.spawnSetSID)
+        var environment = ProcessInfo.processInfo.environment
+        environment["LC_ALL"] = "C.UTF-8"
+        environment["LC_MESSAGES"] = "C"
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        return posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp)
     }
 
     /// Starts `arguments` in a session of its own with stdout and stderr appended to
