@@ -51,6 +51,126 @@ public struct TenantRestore {
         public var swappedAt: Double
     }
 
+    /// What `restore(_:to:into:)` did.
+    public struct IntoReport: Sendable, Codable {
+        public struct Table: Sendable, Codable {
+            public var table: String
+            public var rows: Int64
+        }
+
+        public var tenant: String
+        public var into: String
+        public var shard: String
+        public var backup: String
+        public var targetTime: Double
+        public var tables: [Table]
+        public var skipped: [String]
+        public var seconds: Double
+    }
+
+    /// `tenant`'s rows as of `target` copied into a new tenant `newName` (same realm, products
+    /// and apps, placed like any new tenant in the region of `tenant`'s shard), its rows'
+    /// `tenant_id` rewritten; `tenant` itself is not touched. The copy is one transaction: a
+    /// run killed half-way leaves the new tenant without rows (delete it and run again).
+    public func restore(_ tenant: TenantID, to target: Date, into newName: String, timeout: Duration = .seconds(900),
+                        progress: (String) -> Void = { _ in }) throws(RuntimeError) -> IntoReport {
+        let clock = ContinuousClock()
+        let began = clock.now
+        guard let newTenant = TenantID(validating: newName) else {
+            throw RuntimeError(.invalidInput, "--into \(String(reflecting: newName)) is not a tenant name: use \(TenantID.pattern)")
+        }
+        let tenants = try service.control.tenants()
+        guard let record = tenants.first(where: { $0.id == tenant }) else {
+            throw RuntimeError(.invalidInput, "no tenant \(String(reflecting: tenant.rawValue)) (see residency tenant list)")
+        }
+        guard !tenants.contains(where: { $0.id == newTenant }) else {
+            throw RuntimeError(.invalidInput, "tenant \(newTenant) exists: choose a new name (or delete it with `residency tenant delete \(newTenant) --yes` and run again)")
+        }
+        let topology = try service.control.requireTopology()
+        let (tables, skipped) = Self.tables(of: record, in: topology)
+        let restored = try scratch(of: tenant, shard: record.shard, at: target, timeout: timeout, progress: progress)
+        defer { _ = try? service.discard(restored: restored.server) }
+        progress("creating tenant \(newTenant) (realm \(record.realm))")
+        let created = try TenantCatalog(control: service.control, data: service.data, topology: topology).create(TenantCatalog.Request(
+            name: newTenant.rawValue, realm: record.realm.rawValue, region: topology.shard(record.shard)?.region.rawValue,
+            products: record.products, apps: record.apps))
+        let live = try connection(port: try primaryPort(of: created.shard))
+        let scratch = try connection(port: restored.port)
+        var report = IntoReport(tenant: tenant.rawValue, into: newTenant.rawValue, shard: created.shard.rawValue, backup: restored.backup,
+                                targetTime: target.timeIntervalSince1970, tables: [], skipped: skipped, seconds: 0)
+        do {
+            try live.execute("BEGIN")
+            for table in tables {
+                let name = "\(SQLText.identifier(table.schema)).\(SQLText.identifier(table.table))"
+                let columns = try live.query("""
+                    SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum
+                    """, [name]).rows.compactMap { $0[0] }
+                let select = columns.map { $0 == "tenant_id" ? "\(SQLText.literal(newTenant.rawValue))::text AS tenant_id" : $0 }.joined(separator: ", ")
+                let rows = try scratch.copy(
+                    "COPY (SELECT \(select) FROM \(name) WHERE tenant_id = \(SQLText.literal(tenant.rawValue))) TO STDOUT (FORMAT binary)",
+                    into: live, "COPY \(name) (\(columns.joined(separator: ", "))) FROM STDIN (FORMAT binary)")
+                let expected = Int64(try scratch.query("SELECT count(*) FROM \(name) WHERE tenant_id = $1", [tenant.rawValue]).scalar ?? "") ?? -1
+                guard rows == expected else {
+                    _ = try? live.execute("ROLLBACK")
+                    throw RuntimeError(.unavailable, "restore of \(tenant) into \(newTenant): \(table.schema).\(table.table) took \(rows) rows of \(expected); rolled back")
+                }
+                report.tables.append(.init(table: "\(table.schema).\(table.table)", rows: rows))
+            }
+            try live.execute("COMMIT")
+        } catch let error as RuntimeError {
+            throw error
+        } catch {
+            _ = try? live.execute("ROLLBACK")
+            throw RuntimeError(.unavailable, "restore of \(tenant) into \(newTenant): \(error); \(newTenant) exists without rows: delete it and run again")
+        }
+        report.seconds = (clock.now - began).inSeconds
+        try? service.control.appendEvent(kind: "tenant.restored-into", shard: created.shard,
+                                         detail: "tenant \(tenant) as of \(ShardRestore.postgresTime(target)) copied into new tenant \(newTenant) from \(restored.backup)")
+        return report
+    }
+
+    /// The tables restored for `record`: those on its shard (an app whose data stayed on
+    /// another shard is skipped, and named).
+    static func tables(of record: Tenant, in topology: Topology) -> (tables: [(schema: String, table: String)], skipped: [String]) {
+        let skipped = record.appShards.filter { $0.value != record.shard }.map(\.key).sorted()
+        let tables = TenantSchema.tables(apps: topology.apps).filter { table in
+            !topology.apps.contains { $0.schemaName == table.schema && skipped.contains($0.key.rawValue) }
+        }
+        return (tables, skipped)
+    }
+
+    /// The tenant's shard restored to `target` beside the live one; a scratch server an
+    /// interrupted run of the same restore left behind is removed first.
+    func scratch(of tenant: TenantID, shard: ShardID, at target: Date, timeout: Duration, progress: (String) -> Void) throws(RuntimeError) -> ShardRestore.Restored {
+        let prefix = "tenant-\(tenant)-"
+        for leftover in service.restoredServers(prefix: prefix) {
+            progress("removing \(leftover), left by an interrupted restore of \(tenant)")
+            try service.discard(restored: leftover)
+        }
+        return try service.restore(shard, target: .time(target), port: nil, timeout: timeout, namePrefix: String(prefix.dropLast()), progress: progress)
+    }
+
+    func primaryPort(of shard: ShardID) throws(RuntimeError) -> Int {
+        let primary = try service.shardRecord(shard).primary
+        guard let port = try service.control.nodes().first(where: { $0.node == primary })?.port else {
+            throw RuntimeError(.unavailable, "shard \(shard): its primary \(primary) has no port in the control store")
+        }
+        return port
+    }
+
+    /// A superuser session without a statement timeout, with `RowDigest`'s settings.
+    func connection(port: Int) throws(RuntimeError) -> Connection {
+        do {
+            var settings = service.data.settings(port: port)
+            settings.statementTimeoutMilliseconds = 0
+            let connection = try Connection(settings)
+            try RowDigest.prepare(connection)
+            return connection
+        } catch {
+            throw RuntimeError(.unavailable, "cannot reach the server on port \(port): \(error)")
+        }
+    }
+
     public func restore(_ tenant: TenantID, to target: Date, timeout: Duration = .seconds(900), progress: (String) -> Void = { _ in }) throws(RuntimeError) -> Report {
         let clock = ContinuousClock()
         let began = clock.now
@@ -58,38 +178,12 @@ public struct TenantRestore {
             throw RuntimeError(.invalidInput, "no tenant \(String(reflecting: tenant.rawValue)) (see residency tenant list)")
         }
         let topology = try service.control.requireTopology()
-        let skipped = record.appShards.filter { $0.value != record.shard }.map(\.key).sorted()
-        let tables = TenantSchema.tables(apps: topology.apps).filter { table in
-            !topology.apps.contains { $0.schemaName == table.schema && skipped.contains($0.key.rawValue) }
-        }
-        // A scratch server an interrupted run of this restore left behind goes first.
-        let prefix = "tenant-\(tenant)-"
-        for leftover in service.restoredServers(prefix: prefix) {
-            progress("removing \(leftover), left by an interrupted restore of \(tenant)")
-            try service.discard(restored: leftover)
-        }
-        let restored = try service.restore(record.shard, target: .time(target), port: nil, timeout: timeout, namePrefix: String(prefix.dropLast()),
-                                           progress: progress)
+        let (tables, skipped) = Self.tables(of: record, in: topology)
+        let restored = try scratch(of: tenant, shard: record.shard, at: target, timeout: timeout, progress: progress)
         defer { _ = try? service.discard(restored: restored.server) }
-
         let primary = try service.shardRecord(record.shard).primary
-        guard let primaryPort = try service.control.nodes().first(where: { $0.node == primary })?.port else {
-            throw RuntimeError(.unavailable, "shard \(record.shard): its primary \(primary) has no port in the control store")
-        }
-        let live: Connection
-        let scratch: Connection
-        do {
-            var settings = service.data.settings(port: primaryPort)
-            settings.statementTimeoutMilliseconds = 0
-            live = try Connection(settings)
-            var scratchSettings = service.data.settings(port: restored.port)
-            scratchSettings.statementTimeoutMilliseconds = 0
-            scratch = try Connection(scratchSettings)
-            try RowDigest.prepare(live)
-            try RowDigest.prepare(scratch)
-        } catch {
-            throw RuntimeError(.unavailable, "tenant restore of \(tenant): \(error)")
-        }
+        let live = try connection(port: try primaryPort(of: record.shard))
+        let scratch = try connection(port: restored.port)
         let stamp = BaseBackup.identifier(Date())
         let backups = try service.backups(of: record.shard)
         let retainUntil = Date().addingTimeInterval(Double(service.vaultLayout.retainDays) * 86_400)

@@ -111,8 +111,11 @@ struct BackupCommand: ParsableCommand {
                 scratch server removed. Killed half-way, the tenant keeps its old rows or gets the restored \
                 ones, never a mix; it may stay frozen until the same command is run again.
 
-                Not built yet: --promote (making the restored servers the shard) and --into (a tenant's \
-                rows restored as a new tenant); both are refused.
+                --tenant T --to-time T0 --into NEW: the tenant's rows as of T0 copied into a new tenant NEW \
+                (same realm, products and apps; its rows' tenant_id rewritten; one transaction), T \
+                itself untouched: to look at what was, or to take back part of it.
+
+                Not built yet: --promote (making the restored servers the shard); it is refused.
                 """)
 
         @Option(help: "The shard to restore.") var shard: String?
@@ -120,14 +123,14 @@ struct BackupCommand: ParsableCommand {
         @Option(help: "The restored server's port (default: a free one).") var port: Int?
         @Option(help: ArgumentHelp("Seconds to wait for recovery to finish.", valueName: "seconds")) var timeout: Int = 900
         @Option(help: ArgumentHelp("Restore this tenant's rows into its live shard (needs --to-time).", valueName: "tenant")) var tenant: String?
-        @Option(help: ArgumentHelp("Not built yet: restore the tenant's rows as this new tenant.", valueName: "tenant")) var into: String?
+        @Option(help: ArgumentHelp("With --tenant: copy its rows into this new tenant instead of replacing them.", valueName: "tenant")) var into: String?
         @Flag(help: "Not built yet: make the restored server the shard.") var promote = false
         @OptionGroup var key: KeyOption
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
-            if into != nil { throw Failure(message: "backup restore --into is not built yet (issue 15): restore the shard and copy the rows from the restored server", exitCode: Failure.invalidInput) }
+            if into != nil, tenant == nil { throw Failure(message: "--into needs --tenant (whose rows to copy into the new tenant)", exitCode: Failure.invalidInput) }
             if promote { throw Failure(message: "backup restore --promote is not built yet (issue 15): the restored server runs beside the shard", exitCode: Failure.invalidInput) }
             guard (1...86_400).contains(timeout) else { throw Failure(message: "--timeout \(timeout) must be 1-86400 seconds", exitCode: Failure.invalidInput) }
             if let tenant {
@@ -136,6 +139,19 @@ struct BackupCommand: ParsableCommand {
                 guard let toTime else { throw Failure(message: "backup restore --tenant needs --to-time (the moment to restore the tenant's rows to)", exitCode: Failure.invalidInput) }
                 guard let date = BackupCommand.parseTime(toTime) else { throw BackupCommand.badTime(toTime) }
                 let service = try BackupService(state: state.directory, keyFile: key.keyFile)
+                if let into {
+                    let report = try TenantRestore(service: service).restore(id, to: date, into: into, timeout: .seconds(timeout), progress: Terminal.progress())
+                    if output.json {
+                        struct Document: Encodable { let version: Int; let tenantRestore: TenantRestore.IntoReport }
+                        Terminal.output(JSONDocument.render(Document(version: JSONDocument.version, tenantRestore: report), snakeCase: true))
+                    } else {
+                        var lines = ["copied tenant \(report.tenant) as of \(ShardRestore.postgresTime(date)) into new tenant \(report.into) on shard \(report.shard) from \(report.backup) in \(String(format: "%.1f", report.seconds)) s"]
+                        lines += report.tables.map { "  \($0.table): \($0.rows) rows" }
+                        if !report.skipped.isEmpty { lines.append("  not restored (their data lives on another shard): \(report.skipped.joined(separator: ", "))") }
+                        Terminal.output(lines.joined(separator: "\n"))
+                    }
+                    return
+                }
                 let report = try TenantRestore(service: service).restore(id, to: date, timeout: .seconds(timeout), progress: Terminal.progress())
                 if output.json {
                     struct Document: Encodable { let version: Int; let tenantRestore: TenantRestore.Report }

@@ -243,6 +243,32 @@ import Testing
         #expect(try vault("north").storage.list(prefix: "tenants/acme/").count >= 5)
     }
 
+    /// `--into`: the tenant's rows as of the target copied into a new tenant, the tenant
+    /// itself and its neighbour untouched; a second run with the same name is refused.
+    @Test func aTenantsPastRowsCanBeCopiedIntoANewTenant() throws {
+        _ = try take("north-1")
+        let port = try primaryPort("north-1")
+        let admin = try topology.connect(port: port)
+        let counts = "SELECT count(*) FROM jira.issues WHERE tenant_id = $1"
+        let acmeThen = try admin.query(counts, ["acme"]).scalar
+        usleep(50_000)
+        let target = String(format: "@%.6f", Date().timeIntervalSince1970)
+        usleep(50_000)
+        try admin.execute("BEGIN; SET LOCAL session_replication_role = replica; DELETE FROM jira.issues WHERE tenant_id = 'acme' AND key NOT LIKE 'ACME-%'; COMMIT")
+        let acmeNow = try digests("acme", on: admin)
+        let globexNow = try digests("globex", on: admin)
+        let copied = try topology.residency(["backup", "restore", "--tenant", "acme", "--to-time", target, "--into", "acme-then", "--json"])
+        #expect(copied.status == 0, "\(copied.text)")
+        defer { _ = try? topology.residency(["tenant", "delete", "acme-then", "--yes"]) }
+        let placed = try #require(try topology.control().tenants().first { $0.id.rawValue == "acme-then" })
+        let reader = try topology.connect(port: try primaryPort(placed.shard.rawValue))
+        #expect(try reader.query(counts, ["acme-then"]).scalar == acmeThen)
+        #expect(try digests("acme", on: admin) == acmeNow)
+        #expect(try digests("globex", on: admin) == globexNow)
+        let again = try topology.residency(["backup", "restore", "--tenant", "acme", "--to-time", target, "--into", "acme-then"])
+        #expect(again.status == 65 && again.text.contains("acme-then exists"), "\(again.text)")
+    }
+
     /// The leading coordinator backs up every shard whose newest base backup is older than
     /// `backups.interval_hours`, and records it in the event log.
     @Test func theLeadingCoordinatorTakesTheDueBaseBackups() throws {
