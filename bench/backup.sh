@@ -64,15 +64,23 @@ elapsed() { python3 -c "print(f'{$2 - $1:.3f}')"; }
 
 # --- baselines: the same tar, zstd -1 on one core; pg_basebackup | zstd -1
 tar="$work/base.tar"
+nudge & nudger=$!
 "$pgbin/pg_basebackup" -d "host=127.0.0.1 port=$standby_port user=residency_replication dbname=postgres" -D - -Ft -X none -c fast --no-manifest -w >"$tar" 2>/dev/null
+kill "$nudger"; wait "$nudger" 2>/dev/null || true
 tar_bytes=$(stat -c %s "$tar")
 cat "$tar" >/dev/null
+# The server ends a backup only once its last WAL segment is archived: while a baseline runs, a
+# loop asks the primary to finish its segment (as `backup take` does), or it would wait for
+# archive_timeout.
+nudge() { while true; do "${psql_primary[@]}" -c "SELECT pg_logical_emit_message(false, 'bench', 'x')" -c "SELECT pg_switch_wal()" >/dev/null 2>&1; sleep 0.5; done; }
 zstd_times=(); pipe_times=(); backup_times=(); backup_bytes=(); stored=()
 for i in $(seq "$runs"); do
   t0=$(now); zstd -1 -T1 -q -c "$tar" >/dev/null; t1=$(now); zstd_times+=("$(elapsed "$t0" "$t1")")
+  nudge & nudger=$!
   t0=$(now)
   "$pgbin/pg_basebackup" -d "host=127.0.0.1 port=$standby_port user=residency_replication dbname=postgres" -D - -Ft -X none -c fast --no-manifest -w 2>/dev/null | zstd -1 -T1 -q -c >"$work/pipe.tar.zst"
   t1=$(now); pipe_times+=("$(elapsed "$t0" "$t1")")
+  kill "$nudger"; wait "$nudger" 2>/dev/null || true
   t0=$(now); out=$("$bin" backup take --shard "$shard" --state "$work/state" --json); t1=$(now)
   backup_times+=("$(elapsed "$t0" "$t1")")
   backup_bytes+=("$(python3 -c 'import json,sys; d=json.load(sys.stdin)["backup"]; print(d["objects"][0]["plain_bytes"], d["objects"][0]["stored_bytes"])' <<<"$out")")
@@ -92,9 +100,11 @@ PY
 restore_times=(); bb_times=()
 for i in $(seq "$runs"); do
   rm -rf "$work/bb"; mkdir -p "$work/bb"; chmod 700 "$work/bb"; [ "$(id -u)" -eq 0 ] && chown postgres "$work/bb"
+  nudge & nudger=$!
   t0=$(now)
   "${run_as[@]}" env PGPASSFILE="$PGPASSFILE" "$pgbin/pg_basebackup" -d "host=127.0.0.1 port=$standby_port user=residency_replication dbname=postgres" -D "$work/bb" -X stream -c fast -w >/dev/null 2>&1
   t1=$(now); bb_times+=("$(elapsed "$t0" "$t1")")
+  kill "$nudger"; wait "$nudger" 2>/dev/null || true
   t0=$(now); out=$("$bin" backup restore --shard "$shard" --state "$work/state" --json); t1=$(now)
   restore_times+=("$(elapsed "$t0" "$t1")")
   server=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["restored"]["server"])' <<<"$out")
@@ -108,10 +118,10 @@ python3 -c "print(f'restore: median $rm_ s; pg_basebackup between the same serve
 # --- one tenant of ROWS_K thousand rows restored to a point in time
 target="@$(date +%s.%N)"
 "${psql_primary[@]}" -c "UPDATE jira.issues SET summary = 'overwritten by mistake' WHERE tenant_id = 'bench'" >/dev/null
-t0=$(now); out=$("$bin" backup restore --tenant bench --to-time "$target" --state "$work/state" --json); t1=$(now)
-python3 - "$(elapsed "$t0" "$t1")" <<<"$out" <<'PY'
+t0=$(now); "$bin" backup restore --tenant bench --to-time "$target" --state "$work/state" --json >"$work/tenant.json"; t1=$(now)
+python3 - "$(elapsed "$t0" "$t1")" "$work/tenant.json" <<'PY'
 import json, sys
-r = json.load(sys.stdin)["tenant_restore"]
+r = json.load(open(sys.argv[2]))["tenant_restore"]
 rows = sum(t["rows_after"] for t in r["tables"])
 print(f"tenant restore: {rows} rows of tenant bench to a point in time in {float(sys.argv[1]):.1f} s (writes frozen {r['frozen_seconds']:.2f} s)")
 PY

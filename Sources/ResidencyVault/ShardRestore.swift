@@ -111,6 +111,8 @@ public struct ShardRestore: Sendable {
                 "recovery_target_action": "promote",
                 "recovery_target_timeline": "latest",
                 "archive_mode": "off",
+                // One syncfs instead of an fsync per file of the data directory at startup.
+                "recovery_init_sync_method": "syncfs",
                 "primary_conninfo": nil,
                 "primary_slot_name": nil,
                 "synchronous_standby_names": nil,

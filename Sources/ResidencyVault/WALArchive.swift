@@ -93,8 +93,8 @@ public struct WALArchive: Sendable {
         throw VaultError(.io, "\(name) appeared and vanished while it was being archived")
     }
 
-    /// Restores `file` (PostgreSQL's `%f`) to `destination` (`%p`): written beside it, flushed,
-    /// then renamed, so recovery never reads half a segment. `.notFound` when the archive does
+    /// Restores `file` (PostgreSQL's `%f`) to `destination` (`%p`): written beside it, then
+    /// renamed, so recovery never reads half a segment. `.notFound` when the archive does
     /// not have it (the end of the archive, for PostgreSQL).
     public func fetch(file: String, to destination: String) throws(VaultError) {
         let name = objectName(file)
@@ -105,8 +105,8 @@ public struct WALArchive: Sendable {
         guard fd >= 0 else { throw VaultError(.io, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
         do throws(VaultError) {
             var sink = FileDescriptorStream(fd: fd, name: temporary)
+            // Not flushed: PostgreSQL fetches a restored segment again after a crash.
             try vault.fetch(name, into: &sink)
-            guard fsync(fd) == 0 else { throw VaultError(.io, "cannot flush \(temporary): \(String(cString: strerror(errno)))") }
         } catch {
             close(fd)
             unlink(temporary)
