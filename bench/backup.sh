@@ -48,6 +48,10 @@ for s in [s for r in doc["regions"] for s in r["shards"]]:
         print(p, q)
 ' <<<"$status_json")
 psql_primary=(psql -h 127.0.0.1 -p "$primary_port" -U residency -d residency -qAt)
+# The server ends a backup only once its last WAL segment is archived: while a baseline runs, a
+# loop asks the primary to finish its segment (as `backup take` does), or it would wait for
+# archive_timeout.
+nudge() { while true; do "${psql_primary[@]}" -c "SELECT pg_logical_emit_message(false, 'bench', 'x')" -c "SELECT pg_switch_wal()" >/dev/null 2>&1; sleep 0.5; done; }
 
 "$bin" tenant create bench --realm us --state "$work/state" >/dev/null
 echo "filling tenant bench with ${rows_k}k jira issues ..."
@@ -69,10 +73,6 @@ nudge & nudger=$!
 kill "$nudger"; wait "$nudger" 2>/dev/null || true
 tar_bytes=$(stat -c %s "$tar")
 cat "$tar" >/dev/null
-# The server ends a backup only once its last WAL segment is archived: while a baseline runs, a
-# loop asks the primary to finish its segment (as `backup take` does), or it would wait for
-# archive_timeout.
-nudge() { while true; do "${psql_primary[@]}" -c "SELECT pg_logical_emit_message(false, 'bench', 'x')" -c "SELECT pg_switch_wal()" >/dev/null 2>&1; sleep 0.5; done; }
 zstd_times=(); pipe_times=(); backup_times=(); backup_bytes=(); stored=()
 for i in $(seq "$runs"); do
   t0=$(now); zstd -1 -T1 -q -c "$tar" >/dev/null; t1=$(now); zstd_times+=("$(elapsed "$t0" "$t1")")

@@ -65,8 +65,7 @@ public struct BackupService {
         return try Self.vault { () throws(VaultError) in
             try backups.take(source: data.settings(port: source.port, role: .replication), sourceNode: sourceNode.description,
                              primary: data.settings(port: primary.port, database: "postgres"), tenants: tenants,
-                             retainUntil: retainUntil, sourceIsStandby: sourceNode != record.primary,
-                             standbySettings: data.settings(port: source.port, database: "postgres"), progress: progress)
+                             retainUntil: retainUntil, progress: progress)
         }
     }
 

@@ -100,8 +100,7 @@ public struct BaseBackup: Sendable {
     /// that closes the stop segment is asked for.
     public func take(
         source: ConnectionSettings, sourceNode: String, primary: ConnectionSettings, tenants: [String],
-        retainUntil: Date, sourceIsStandby: Bool = false, standbySettings: ConnectionSettings? = nil,
-        archiveTimeout: Duration = .seconds(120), progress: (String) -> Void = { _ in }
+        retainUntil: Date, archiveTimeout: Duration = .seconds(120), progress: (String) -> Void = { _ in }
     ) throws(VaultError) -> BackupManifest {
         let started = Date()
         var id = Self.identifier(started)
@@ -111,9 +110,6 @@ public struct BaseBackup: Sendable {
         defer { unlink(stderrPath) }
         var settings = source
         settings.statementTimeoutMilliseconds = 0
-        if sourceIsStandby {
-            try freshRestartpoint(standby: standbySettings ?? source, primary: primary)
-        }
         progress("base backup \(shard)/\(id): pg_basebackup from \(sourceNode) into \(vault.storage.location)")
         let child = try ChildProcess([
             binaries.path("pg_basebackup"), "--dbname", settings.connectionString, "--pgdata", "-", "--format", "tar",
@@ -159,28 +155,6 @@ public struct BaseBackup: Sendable {
         var source = MemoryStream([UInt8](data))
         try vault.store(manifest.manifestName, from: &source, retainUntil: retainUntil)
         return manifest
-    }
-
-    /// A backup of a standby starts from its latest restartpoint, which is the primary's
-    /// latest checkpoint that it replayed: possibly long ago, and recovery would replay all
-    /// the WAL since. So the primary checkpoints first, and the standby is given (at most
-    /// 10 s) to replay that checkpoint; a standby slower than that is backed up as it is.
-    func freshRestartpoint(standby: ConnectionSettings, primary: ConnectionSettings) throws(VaultError) {
-        do {
-            let connection = try Connection(primary)
-            try connection.execute("CHECKPOINT")
-            guard let checkpoint = try connection.query("SELECT checkpoint_lsn::text FROM pg_control_checkpoint()").scalar.flatMap({ LSN($0) })
-            else { return }
-            let reader = try Connection(standby)
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                let replayed = try reader.query("SELECT pg_last_wal_replay_lsn()::text").scalar.flatMap { LSN($0) }
-                if let replayed, replayed > checkpoint { return }
-                usleep(20_000)
-            }
-        } catch {
-            throw VaultError(.io, "cannot checkpoint the primary before a base backup of its standby: \(error)")
-        }
     }
 
     /// Asks the primary to finish the current segment until `segment` is in the archive:
