@@ -65,7 +65,7 @@ public struct BackupService {
         return try Self.vault { () throws(VaultError) in
             try backups.take(source: data.settings(port: source.port, role: .replication), sourceNode: sourceNode.description,
                              primary: data.settings(port: primary.port, database: "postgres"), tenants: tenants,
-                             retainUntil: retainUntil, progress: progress)
+                             retainUntil: retainUntil, progress: progress, afterData: { CrashPoint.reach("backup.after-data") })
         }
     }
 

@@ -189,6 +189,15 @@ public struct TenantRestore {
         let retainUntil = Date().addingTimeInterval(Double(service.vaultLayout.retainDays) * 86_400)
         var report = Report(tenant: tenant.rawValue, shard: record.shard.rawValue, backup: restored.backup, targetTime: target.timeIntervalSince1970,
                             tables: [], replacedCopy: [], skipped: skipped, seconds: 0, frozenSeconds: 0, frozeAt: 0, swappedAt: 0)
+        // The restored copy does not change: its digests are taken before the freeze.
+        var wanted: [String: TableDigest] = [:]
+        do {
+            for table in tables {
+                wanted["\(table.schema).\(table.table)"] = try RowDigest.digest(schema: table.schema, table: table.table, tenant: tenant, on: scratch)
+            }
+        } catch {
+            throw RuntimeError(.unavailable, "tenant restore of \(tenant): cannot read the restored copy: \(error)")
+        }
         progress("freezing tenant \(tenant)'s writes on \(primary)")
         let frozeAt = clock.now
         report.frozeAt = Date().timeIntervalSince1970
@@ -221,11 +230,11 @@ public struct TenantRestore {
                 let rows = try scratch.copy(
                     "COPY (SELECT \(columns) FROM \(name) WHERE tenant_id = \(SQLText.literal(tenant.rawValue))) TO STDOUT (FORMAT binary)",
                     into: live, "COPY \(name) (\(columns)) FROM STDIN (FORMAT binary)")
-                let wanted = try RowDigest.digest(schema: table.schema, table: table.table, tenant: tenant, on: scratch)
+                let expected = wanted["\(table.schema).\(table.table)"]
                 let got = try RowDigest.digest(schema: table.schema, table: table.table, tenant: tenant, on: live)
-                guard wanted == got else {
+                guard expected == got else {
                     _ = try? live.execute("ROLLBACK")
-                    throw RuntimeError(.unavailable, "tenant restore of \(tenant): \(table.schema).\(table.table) differs from the restored copy after the swap (\(got) vs \(wanted)); rolled back, nothing changed")
+                    throw RuntimeError(.unavailable, "tenant restore of \(tenant): \(table.schema).\(table.table) differs from the restored copy after the swap (\(got) vs \(String(describing: expected))); rolled back, nothing changed")
                 }
                 report.tables.append(.init(table: "\(table.schema).\(table.table)", rowsBefore: before, rowsAfter: rows))
             }

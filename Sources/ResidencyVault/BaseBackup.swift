@@ -75,7 +75,8 @@ public struct BaseBackup: Sendable {
         WALArchive(vault: vault, shard: shard, systemIdentifier: systemIdentifier, retainDays: retainDays)
     }
 
-    /// Every backup of the shard, oldest first, each manifest authenticated.
+    /// Every backup of the shard, oldest first, each manifest authenticated: a backup killed
+    /// before its manifest was sealed is not one (its data object stays until retain-until).
     public func list() throws(VaultError) -> [BackupManifest] {
         var manifests: [BackupManifest] = []
         for (name, _) in try vault.storage.list(prefix: BackupManifest.prefix(shard: shard)) where name.hasSuffix("/manifest.json") {
@@ -100,7 +101,8 @@ public struct BaseBackup: Sendable {
     /// that closes the stop segment is asked for.
     public func take(
         source: ConnectionSettings, sourceNode: String, primary: ConnectionSettings, tenants: [String],
-        retainUntil: Date, archiveTimeout: Duration = .seconds(120), progress: (String) -> Void = { _ in }
+        retainUntil: Date, archiveTimeout: Duration = .seconds(120), progress: (String) -> Void = { _ in },
+        afterData: () -> Void = {}
     ) throws(VaultError) -> BackupManifest {
         let started = Date()
         var id = Self.identifier(started)
@@ -129,6 +131,7 @@ public struct BaseBackup: Sendable {
             throw error
         }
         try child.finish()
+        afterData()
         guard let manifestBytes = stream.captured["backup_manifest"], let range = Self.walRange(manifestBytes) else {
             throw VaultError(.io, "the base backup \(tarName) holds no backup_manifest with a WAL range; it cannot be restored and is not recorded")
         }

@@ -57,9 +57,10 @@ public struct Vault: Sendable {
     }
 
     /// Deletes every object under `prefix` whose retain-until has passed (after checking
-    /// that its header is authentic, so an edited retain-until deletes nothing); returns
-    /// the deleted names and what it kept.
+    /// that its header is authentic, so an edited retain-until deletes nothing), and what
+    /// writers that died left half-written; returns the deleted names and what it kept.
     public func purge(prefix: String = "", now: Date = Date()) throws(VaultError) -> (deleted: [String], kept: Int) {
+        _ = storage.sweepAbandonedWrites()
         var deleted: [String] = []
         var kept = 0
         for (name, _) in try storage.list(prefix: prefix) {

@@ -20,6 +20,8 @@ public protocol VaultStorage: Sendable {
     func list(prefix: String) throws(VaultError) -> [(name: String, bytes: Int64)]
     /// Deletes an object whose retain-until (read from its header) has passed at `now`.
     func delete(_ name: String, now: Date) throws(VaultError)
+    /// Removes what writers that died left half-written (never an object); returns how many.
+    func sweepAbandonedWrites() -> Int
 }
 
 extension VaultStorage {
@@ -116,6 +118,17 @@ public struct LocalVaultStorage: VaultStorage {
         let path = objects + "/" + name
         guard unlink(path) == 0 else { throw VaultError(.io, "cannot delete \(path): \(Self.errorText())") }
         try Self.syncDirectory((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Temporary files of `incoming/` whose writer (the pid in their name) is gone: a
+    /// `wal-push` or a base backup killed before its `link`. Never linked, so never an object.
+    public func sweepAbandonedWrites() -> Int {
+        var removed = 0
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: incoming)) ?? [] where file.hasSuffix(".tmp") {
+            guard let pid = Int32(file.split(separator: "-").first ?? ""), pid > 0, kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if unlink(incoming + "/" + file) == 0 { removed += 1 }
+        }
+        return removed
     }
 
     static func makeDirectories(_ path: String) throws(VaultError) {

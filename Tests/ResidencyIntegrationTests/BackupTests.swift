@@ -111,6 +111,19 @@ import Testing
         #expect(try vault("north").storage.exists("base/north-1/\(backup.id)/base.tar"))
     }
 
+    /// A base backup killed between its data and its manifest is not a backup: `list` does not
+    /// show it, a restore never chooses it, and the next `take` makes a whole one.
+    @Test func aBaseBackupKilledBeforeItsManifestIsNotListedAndTheNextOneIsWhole() throws {
+        let before = try topology.residency(["backup", "list", "--shard", "south-1", "--json"]).text
+        let killed = try topology.residency(["backup", "take", "--shard", "south-1"], crashAt: "backup.after-data")
+        #expect(killed.status != 0, "\(killed.text)")
+        #expect(try topology.residency(["backup", "list", "--shard", "south-1", "--json"]).text == before)
+        let objects = try vault("south").storage.list(prefix: "base/south-1/").map(\.name)
+        #expect(objects.filter { $0.hasSuffix("/base.tar") }.count == objects.filter { $0.hasSuffix("/manifest.json") }.count + 1, "\(objects)")
+        let taken = try take("south-1")
+        #expect(try topology.residency(["backup", "list", "--shard", "south-1", "--json"]).text.contains(taken.id))
+    }
+
     @Test func everyMemberArchivesAndStoredObjectsAreReadOnlyAndRefuseOverwrite() throws {
         let port = try primaryPort("north-1")
         let admin = try topology.connect(port: port)

@@ -1,5 +1,8 @@
 import Foundation
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import ResidencyVault
 
 /// The write-once rules of a local vault, and what an object looks like on disk.
@@ -97,6 +100,21 @@ import Testing
         chmod(path, 0o644)
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         #expect(Self.kind { () throws(VaultError) in _ = try vault.purge(now: now) } == .corrupt)
+        #expect(vault.storage.exists("wal/s1/a"))
+    }
+
+    /// What a killed writer left in incoming/ goes with the next purge; a live writer's stays.
+    @Test func purgeSweepsTheWritesOfDeadWritersOnly() throws {
+        let (vault, root) = try Self.temporaryVault()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try Self.store(vault, "wal/s1/a", [1], retainUntil: Date().addingTimeInterval(60))
+        // A pid that cannot be alive (above pid_max) and our own.
+        let dead = root + "/incoming/4194305-1.tmp"
+        let live = root + "/incoming/\(getpid())-2.tmp"
+        for path in [dead, live] { #expect(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3]))) }
+        _ = try vault.purge()
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(FileManager.default.fileExists(atPath: live))
         #expect(vault.storage.exists("wal/s1/a"))
     }
 
