@@ -187,3 +187,4 @@ print(f"WAL archive under the default drill's load ({written} acknowledged write
 print(f"vault growth: {grow/1048576:.1f} MiB over the drill = {grow/seconds/1024:.0f} KiB/s; 30 days of that load without pause: {grow/seconds*86400*30/2**30:.0f} GiB of WAL")
 PY
 du -sb "$data_root/vault"/*/objects/base 2>/dev/null | awk '{printf "base backups in the vault: %.0f MiB\n", $1/1048576}'
+echo "WAL objects in the vault: $(find "$data_root/vault" -path '*/wal/*' -type f | wc -l), of which kept beside a different copy of the same name (.conflict-): $(find "$data_root/vault" -path '*/wal/*' -name '*.conflict-*' -type f | wc -l)"
