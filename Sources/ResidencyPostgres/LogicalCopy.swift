@@ -89,10 +89,7 @@ public struct LogicalCopy: Sendable {
         shouldStop: () -> Bool = { false }
     ) throws(PostgresError) -> Int64 {
         let name = "\(SQLText.identifier(schema)).\(SQLText.identifier(table))"
-        let columns = try writer.query("""
-            SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-            WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
-            """, [name]).scalar ?? "*"
+        let columns = try writer.columnNames(of: name).joined(separator: ", ")
         return try reader.copy(
             "COPY (SELECT \(columns) FROM \(name) WHERE tenant_id = \(SQLText.literal(tenant.rawValue))) TO STDOUT (FORMAT binary)",
             into: writer, "COPY \(name) (\(columns)) FROM STDIN (FORMAT binary)", progress: progress, shouldStop: shouldStop)

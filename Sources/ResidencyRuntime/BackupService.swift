@@ -32,6 +32,11 @@ public struct BackupService {
 
     public var layoutPath: String { VaultLayout.path(dataRoot: layout.dataRoot) }
 
+    /// The restored servers beside the topology's.
+    var restores: LocalNodeManager {
+        ShardRestore.manager(beside: LocalNodeManager(binaries: binaries, user: user, dataRoot: layout.dataRoot, passfile: layout.passfile))
+    }
+
     public func backups(of shard: ShardID) throws(RuntimeError) -> BaseBackup {
         let vault = try Self.vault { () throws(VaultError) in try vaultLayout.vault(shard: shard.rawValue, keyFile: keyFile) }
         return BaseBackup(vault: vault, shard: shard.rawValue, retainDays: vaultLayout.retainDays, binaries: binaries)
@@ -174,7 +179,7 @@ public struct BackupService {
 
     func restorer(_ backups: BaseBackup) -> ShardRestore {
         ShardRestore(layout: vaultLayout, layoutPath: layoutPath, backups: backups,
-                     manager: LocalNodeManager(binaries: binaries, user: user, dataRoot: layout.dataRoot + "/restores", passfile: layout.passfile))
+                     manager: restores)
     }
 
     /// Point-in-time recovery of `shard` to `target` into a new server beside the live
@@ -227,12 +232,12 @@ public struct BackupService {
 
     /// The restored servers under `<data root>/restores` whose names start with `prefix`.
     public func restoredServers(prefix: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: layout.dataRoot + "/restores")) ?? []).filter { $0.hasPrefix(prefix) }.sorted()
+        ((try? FileManager.default.contentsOfDirectory(atPath: restores.dataRoot)) ?? []).filter { $0.hasPrefix(prefix) }.sorted()
     }
 
     /// Stops and deletes a restored server (`backup restore` leaves it running for the operator).
     public func discard(restored name: String) throws(RuntimeError) {
-        let manager = LocalNodeManager(binaries: binaries, user: user, dataRoot: layout.dataRoot + "/restores", passfile: layout.passfile)
+        let manager = restores
         guard FileManager.default.fileExists(atPath: manager.dataRoot + "/" + name), !name.contains("/"), !name.hasPrefix(".") else {
             throw RuntimeError(.invalidInput, "no restored server \(String(reflecting: name)) in \(manager.dataRoot)")
         }

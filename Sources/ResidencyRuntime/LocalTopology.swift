@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ResidencyCore
 import ResidencyPostgres
+import ResidencyVault
 
 /// Local mode: creates, starts and stops a topology's servers on this machine.
 ///
@@ -346,7 +347,7 @@ public struct LocalTopology {
                 report.stopped.append((server, pid))
             }
             // Servers `backup restore` left running beside the shards.
-            let restores = LocalNodeManager(binaries: manager.binaries, user: manager.user, dataRoot: layout.dataRoot + "/restores", passfile: layout.passfile)
+            let restores = ShardRestore.manager(beside: manager)
             for server in ((try? FileManager.default.contentsOfDirectory(atPath: restores.dataRoot)) ?? []).sorted() {
                 guard let pid = restores.runningPID(server) else { continue }
                 progress("stopping restored server \(server) (pid \(pid))")

@@ -102,9 +102,7 @@ public struct TenantRestore {
             try live.execute("BEGIN")
             for table in tables {
                 let name = "\(SQLText.identifier(table.schema)).\(SQLText.identifier(table.table))"
-                let columns = try live.query("""
-                    SELECT quote_ident(attname) FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum
-                    """, [name]).rows.compactMap { $0[0] }
+                let columns = try live.columnNames(of: name)
                 let select = columns.map { $0 == "tenant_id" ? "\(SQLText.literal(newTenant.rawValue))::text AS tenant_id" : $0 }.joined(separator: ", ")
                 let rows = try scratch.copy(
                     "COPY (SELECT \(select) FROM \(name) WHERE tenant_id = \(SQLText.literal(tenant.rawValue))) TO STDOUT (FORMAT binary)",
@@ -223,10 +221,7 @@ public struct TenantRestore {
                 let name = "\(SQLText.identifier(table.schema)).\(SQLText.identifier(table.table))"
                 let before = try live.query("SELECT count(*) FROM \(name) WHERE tenant_id = $1", [tenant.rawValue]).scalar.flatMap { Int64($0 ?? "") } ?? 0
                 try live.query("DELETE FROM \(name) WHERE tenant_id = $1", [tenant.rawValue])
-                let columns = try live.query("""
-                    SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute
-                    WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped
-                    """, [name]).scalar ?? "*"
+                let columns = try live.columnNames(of: name).joined(separator: ", ")
                 let rows = try scratch.copy(
                     "COPY (SELECT \(columns) FROM \(name) WHERE tenant_id = \(SQLText.literal(tenant.rawValue))) TO STDOUT (FORMAT binary)",
                     into: live, "COPY \(name) (\(columns)) FROM STDIN (FORMAT binary)")

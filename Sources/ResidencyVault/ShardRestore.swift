@@ -178,6 +178,12 @@ public struct ShardRestore: Sendable {
         }
     }
 
+    /// The manager of the restored servers of a topology whose servers `manager` runs:
+    /// `<data root>/restores/<name>`.
+    public static func manager(beside manager: LocalNodeManager) -> LocalNodeManager {
+        LocalNodeManager(binaries: manager.binaries, user: manager.user, dataRoot: manager.dataRoot + "/restores", passfile: manager.passfile)
+    }
+
     /// `<data root>/restores` must be the server user's, or it could not enter its own folder.
     static func ensureRootFolder(_ manager: LocalNodeManager) throws(VaultError) {
         do {
