@@ -126,9 +126,11 @@ public enum ScenarioLoader {
                 }
                 var step: ShardOperation.Step?
                 if let stepNode = entries["step"]?.value, let text = reader.string(stepNode, what: "step") {
-                    step = ShardOperation.Step(rawValue: text)
-                    if step == nil || step == .done {
-                        reader.problem(at: stepNode, "unknown step '\(text)' (steps: \(ShardOperation.Step.allCases.filter { $0 != .done }.map(\.rawValue).joined(separator: ", ")))")
+                    // The steps of a failover or switchover (a drill's faults start neither a restore).
+                    let steps = ShardOperation.Step.order(for: .switchover).filter { $0 != .done }
+                    step = ShardOperation.Step(rawValue: text).flatMap { steps.contains($0) ? $0 : nil }
+                    if step == nil {
+                        reader.problem(at: stepNode, "unknown step '\(text)' (steps: \(steps.map(\.rawValue).joined(separator: ", ")))")
                     }
                 }
                 switch action {

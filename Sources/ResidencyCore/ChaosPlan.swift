@@ -51,7 +51,7 @@ public enum ChaosPlan {
                 faults.append(.init(at: .seconds(at + length), action: .coordinatorRestart))
                 at += length + 6
             case .coordinatorCrashAtStep:
-                let steps = ShardOperation.Step.allCases.filter { $0 != .drain && $0 != .done }
+                let steps = ShardOperation.Step.order(for: .failover).filter { $0 != .done }
                 faults.append(.init(at: .seconds(at), action: .coordinatorCrashAt, step: steps[random.below(steps.count)]))
                 faults.append(.init(at: .seconds(at + 2), action: .powerLoss, primaryOf: shard))
                 faults.append(.init(at: .seconds(at + 6), action: .coordinatorRestart))

@@ -41,6 +41,9 @@ public struct Coordinator: Sendable {
         case switchoverRequested(ShardID, to: ZoneID)
         /// An operator overrides rule 2 (two zones down): promote this zone's node anyway.
         case failoverForced(ShardID, to: ZoneID)
+        /// An operator makes a restored server (staged by `backup restore --promote`) the
+        /// shard, its primary in this zone; refused while the primary answers unless `force`.
+        case restoreRequested(ShardID, to: ZoneID, force: Bool)
         case zoneHeld(ZoneID)
         case zoneReleased(ZoneID)
         /// `node` streams from `following` (the primary the rejoin was decided for).
@@ -389,7 +392,12 @@ public struct Coordinator: Sendable {
                 shard.primary = operation.to
                 shardSlots[number].primary = index.nodeNumber[operation.to]
                 shard.synchronousSet = operation.standbys
-                if operation.kind != .switchover { shard.needsRewind.insert(operation.from) }
+                switch operation.kind {
+                case .switchover: break
+                case .failover, .forcedFailover: shard.needsRewind.insert(operation.from)
+                // Every other member holds the old data: each is rebuilt from the restored primary.
+                case .restore: shard.needsRewind.formUnion(index.memberIDs[number].filter { $0 != operation.to })
+                }
                 shardSlots[number].refused = nil
             }
             if step == .fence, operation.kind == .switchover { shard.needsRewind.insert(operation.from) }
@@ -429,6 +437,9 @@ public struct Coordinator: Sendable {
 
         case let .failoverForced(id, zone):
             return startOperation(.forcedFailover, shard: id, zone: zone, now: now)
+
+        case let .restoreRequested(id, zone, force):
+            return startRestore(shard: id, zone: zone, force: force, now: now)
 
         case let .zoneHeld(zone):
             heldZones.insert(zone)
@@ -696,6 +707,33 @@ public struct Coordinator: Sendable {
             : "planned: \(shard.primary) -> \(target)"
         var actions: [Action] = []
         begin(operation, number: number, detail: detail, into: &actions)
+        return actions
+    }
+
+    /// A restore replaces the shard's data, so it is refused while the shard's primary
+    /// answers (its writes since the restore point would be discarded) unless `force`. Its
+    /// target need not answer: the shard may be down because its data is lost.
+    private mutating func startRestore(shard id: ShardID, zone: ZoneID, force: Bool, now: Instant) -> [Action] {
+        func refuse(_ why: String) -> [Action] {
+            [.record(CoordinatorRecord(kind: "restore.refused", shard: id, epoch: state(of: id)?.epoch, detail: why))]
+        }
+        guard token != nil else { return refuse("this coordinator does not hold the lease") }
+        guard let number = index.shardNumber[id], let shard = shardSlots[number].state, let primary = shardSlots[number].primary else {
+            return refuse("unknown shard \(id)")
+        }
+        guard shard.operation == nil else { return refuse("an operation is in progress on \(id)") }
+        let target = NodeID(shard: id, zone: zone)
+        guard index.memberIDs[number].contains(target) else { return refuse("\(target) is not a member of \(id)") }
+        if !force, nodeSlots[primary].isReachable {
+            return refuse("the primary \(shard.primary) answers: restoring would discard every write \(id) took after the restore point (add --force to do it anyway)")
+        }
+        let operation = ShardOperation(
+            kind: .restore, shard: id, from: shard.primary, to: target, epoch: shard.epoch + 1,
+            standbys: index.memberIDs[number].filter { $0 != target }, step: ShardOperation.Step.first(for: .restore))
+        var actions: [Action] = []
+        begin(operation, number: number,
+              detail: "\(force ? "FORCED " : "")restore by an operator: \(target) becomes primary with the restored data; every other member is rebuilt from it",
+              into: &actions)
         return actions
     }
 

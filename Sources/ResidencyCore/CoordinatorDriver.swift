@@ -52,6 +52,10 @@ public struct CoordinatorDriver: Sendable {
         public enum Kind: String, Hashable, Sendable {
             case switchover
             case failover
+            /// `backup restore --promote`: refused while the shard's primary answers.
+            case restore
+            /// `backup restore --promote --force`.
+            case forcedRestore = "forced-restore"
         }
 
         public let id: Int64
@@ -228,8 +232,12 @@ public struct CoordinatorDriver: Sendable {
             firstSeen[request.id] = seen
             let target = NodeID(shard: request.shard, zone: request.zone)
             if !current.hasFreshReport(target, now: now), now - seen < Self.requestWaitsForProbes { continue }
-            let event: Coordinator.Event = request.kind == .failover
-                ? .failoverForced(request.shard, to: request.zone) : .switchoverRequested(request.shard, to: request.zone)
+            let event: Coordinator.Event = switch request.kind {
+            case .failover: .failoverForced(request.shard, to: request.zone)
+            case .switchover: .switchoverRequested(request.shard, to: request.zone)
+            case .restore: .restoreRequested(request.shard, to: request.zone, force: false)
+            case .forcedRestore: .restoreRequested(request.shard, to: request.zone, force: true)
+            }
             let decided = current.handle(event, now: now)
             let refusal = decided.compactMap { action -> String? in
                 if case let .record(record) = action, record.kind.hasSuffix(".refused") { return record.detail }

@@ -82,14 +82,27 @@ struct ActionExecutor {
         case .repoint:
             try nodes.repoint(operation.standbys.filter { $0 != operation.from }, slotsFor: operation.standbys + [operation.from], to: operation.to)
         case .promote:
-            try nodes.promote(operation.to)
-        case .fence:
-            if operation.kind == .switchover {
-                try nodes.stop(operation.from)
+            if operation.kind == .restore {
+                // Installed as a primary: starting it is its promotion.
+                try nodes.rejoin(operation.to, primary: operation.to, rewind: false)
             } else {
-                nodes.kill(operation.from)
+                try nodes.promote(operation.to)
             }
-            try control.setNeedsRewind(operation.from, true, token: token)
+        case .fence:
+            switch operation.kind {
+            case .switchover:
+                try nodes.stop(operation.from)
+                try control.setNeedsRewind(operation.from, true, token: token)
+            case .failover, .forcedFailover:
+                nodes.kill(operation.from)
+                try control.setNeedsRewind(operation.from, true, token: token)
+            case .restore:
+                // Power fencing of every member: none of the old data takes a write again.
+                for node in [operation.to] + operation.standbys { nodes.kill(node) }
+                for node in operation.standbys { try control.setNeedsRewind(node, true, token: token) }
+            }
+        case .install:
+            try nodes.install(operation.to, standbys: operation.standbys, epoch: operation.epoch)
         case .done:
             break
         }

@@ -32,10 +32,11 @@ public struct BackupService {
 
     public var layoutPath: String { VaultLayout.path(dataRoot: layout.dataRoot) }
 
+    /// The topology's servers.
+    var servers: LocalNodeManager { LocalNodeManager(binaries: binaries, user: user, dataRoot: layout.dataRoot, passfile: layout.passfile) }
+
     /// The restored servers beside the topology's.
-    var restores: LocalNodeManager {
-        ShardRestore.manager(beside: LocalNodeManager(binaries: binaries, user: user, dataRoot: layout.dataRoot, passfile: layout.passfile))
-    }
+    var restores: LocalNodeManager { ShardRestore.manager(beside: servers) }
 
     public func backups(of shard: ShardID) throws(RuntimeError) -> BaseBackup {
         let vault = try Self.vault { () throws(VaultError) in try vaultLayout.vault(shard: shard.rawValue, keyFile: keyFile) }
@@ -187,7 +188,7 @@ public struct BackupService {
     /// its segment, so that recovery finds its stop point in the archive.
     public func restore(
         _ shard: ShardID, target: ShardRestore.Target, port: Int?, timeout: Duration = .seconds(900), namePrefix: String? = nil,
-        progress: (String) -> Void = { _ in }
+        name fixedName: String? = nil, progress: (String) -> Void = { _ in }
     ) throws(RuntimeError) -> ShardRestore.Restored {
         let record = try shardRecord(shard)
         let backups = try backups(of: shard)
@@ -196,13 +197,102 @@ public struct BackupService {
         }
         try sealArchive(shard, primary: record.primary, backups: backups)
         let restorer = restorer(backups)
-        let name = "\(namePrefix ?? shard.rawValue)-\(Int64(Date().timeIntervalSince1970))"
+        let name = fixedName ?? "\(namePrefix ?? shard.rawValue)-\(Int64(Date().timeIntervalSince1970))"
         return try Self.vault { () throws(VaultError) in
             let manifest = try restorer.plan(target: target)
             progress("restoring shard \(shard) from base backup \(manifest.qualifiedID) to \(target.description)")
             let chosenPort: Int
             if let port { chosenPort = port } else { chosenPort = try ShardRestore.freePort() }
             return try restorer.restore(manifest, target: target, name: name, port: chosenPort, timeout: timeout, progress: progress)
+        }
+    }
+
+    // MARK: restore --promote
+
+    /// What `backup restore --promote` hands to the coordinator.
+    public struct Promotion: Sendable, Codable {
+        public var restored: ShardRestore.Restored
+        /// The node that becomes the shard's primary.
+        public var node: String
+        /// The request kind for the coordinator: `restore`, or `forced-restore`.
+        public var requestKind: String
+    }
+
+    /// The checks of `backup restore --promote` that need no restore: a coordinator leads,
+    /// no operation runs on the shard, nothing is staged yet, and (unless `force`) the
+    /// shard's primary does not answer. Returns the node that becomes primary (`zone`, or
+    /// the current primary's). Throws `.invalidInput` for a refusal the operator can fix.
+    public func checkPromotion(_ shard: ShardID, zone: ZoneID?, force: Bool) throws(RuntimeError) -> NodeID {
+        let record = try shardRecord(shard)
+        let members = try control.nodes().filter { $0.node.shard == shard }
+        let node = NodeID(shard: shard, zone: zone ?? record.primary.zone)
+        guard let primary = members.first(where: { $0.node == record.primary }), members.contains(where: { $0.node == node }) else {
+            throw RuntimeError(.invalidInput, "zone \(node.zone) holds no node of \(shard) (its zones: \(members.map(\.node.zone.rawValue).joined(separator: ", ")))")
+        }
+        guard try control.leaseHolder() != nil else {
+            throw RuntimeError(.unavailable, "no coordinator holds the lease: --promote is carried out by the coordinator (start one: residency up, or residency coordinator)")
+        }
+        if let open = try control.openOperations().first(where: { $0.shard == shard }) {
+            throw RuntimeError(.invalidInput, "a \(open.kind.rawValue) of \(shard) is in progress (step \(open.step.rawValue)); see `residency events`")
+        }
+        let promotion = RestorePromotion(manager: servers, shard: shard)
+        if FileManager.default.fileExists(atPath: restores.dataRoot + "/" + RestorePromotion.stagingName(shard)) {
+            throw RuntimeError(.invalidInput, "a restore of \(shard) is already staged at \(promotion.stagingDirectory) and no coordinator is installing it: remove it with `residency backup discard \(RestorePromotion.stagingName(shard))`, then run again")
+        }
+        if !force {
+            var settings = data.settings(port: primary.port, database: "postgres")
+            settings.connectTimeoutSeconds = 2
+            if let connection = try? Connection(settings), (try? connection.query("SELECT 1").scalar) == "1" {
+                throw RuntimeError(.invalidInput, "the primary \(record.primary) of \(shard) answers: a restore would discard every write it took after the restore point; add --force to do it anyway")
+            }
+        }
+        return node
+    }
+
+    /// `backup restore --shard S --promote`: checks, then restores `shard` to `target` into
+    /// the staged server `promote-<shard>` and stops it cleanly, ready for the coordinator's
+    /// install step (requested by the caller with `requestKind`).
+    public func stagePromotion(
+        _ shard: ShardID, target: ShardRestore.Target, zone: ZoneID?, force: Bool, timeout: Duration, progress: (String) -> Void = { _ in }
+    ) throws(RuntimeError) -> Promotion {
+        let node = try checkPromotion(shard, zone: zone, force: force)
+        let name = RestorePromotion.stagingName(shard)
+        let restored = try restore(shard, target: target, port: nil, timeout: timeout, name: name, progress: progress)
+        progress("stopping the restored server \(name): the coordinator installs it as \(node)")
+        do {
+            try restores.stop(name)
+        } catch {
+            throw RuntimeError(.unavailable, "cannot stop the restored server \(name): \(error.description)")
+        }
+        CrashPoint.reach("promote.after-stage")
+        return Promotion(restored: restored, node: node.description, requestKind: force ? "forced-restore" : "restore")
+    }
+
+    /// Waits until `shard`'s primary answers with at least one synchronous standby
+    /// streaming (commits are acknowledged again), `timeout` at most; returns the primary.
+    public func waitUntilAcknowledging(_ shard: ShardID, timeout: Duration, progress: (String) -> Void = { _ in }) throws(RuntimeError) -> NodeID {
+        let deadline = ContinuousClock.now + timeout
+        var said = false
+        while true {
+            let record = try shardRecord(shard)
+            if let node = try control.nodes().first(where: { $0.node == record.primary }) {
+                var settings = data.settings(port: node.port, database: "postgres")
+                settings.connectTimeoutSeconds = 2
+                if let connection = try? Connection(settings),
+                   let count = try? connection.query("SELECT count(*) FROM pg_stat_replication WHERE sync_state IN ('sync', 'quorum') AND state = 'streaming'").scalar,
+                   let streaming = Int(count), streaming > 0
+                {
+                    return record.primary
+                }
+            }
+            if !said {
+                progress("waiting for a standby of \(shard) to be rebuilt from \(record.primary) (commits wait for one)")
+                said = true
+            }
+            guard ContinuousClock.now < deadline else {
+                throw RuntimeError(.unavailable, "no synchronous standby of \(shard) streams from \(record.primary) yet; the coordinator keeps rebuilding them (see `residency status` and `residency events`)")
+            }
+            usleep(250_000)
         }
     }
 

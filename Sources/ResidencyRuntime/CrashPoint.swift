@@ -16,7 +16,7 @@ public enum CrashPoint {
         "up.before-synchronous-standbys", "tenant.after-role", "tenant.after-data", "tenant.after-rows",
     ] + ShardOperation.Step.allCases.filter { $0 != .done }.map { "coordinator.after-\($0.rawValue)" }
         + MovePhase.allCases.filter { $0 != .planned }.map { "move.after-\($0.rawValue)" }
-        + TenantRestore.crashPoints + ["backup.after-data"]
+        + TenantRestore.crashPoints + ["backup.after-data", "promote.after-stage"]
 
     public static func reach(_ name: String) {
         precondition(all.contains(name), "unknown crash point \(name)")

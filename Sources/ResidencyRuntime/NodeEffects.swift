@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import ResidencyCore
 import ResidencyPostgres
+import ResidencyVault
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,6 +26,11 @@ public protocol NodeEffects: Sendable {
     /// Makes `node` a streaming standby of `primary` (rewinding it first when `rewind`),
     /// or restarts it in place when `node` is `primary`.
     func rejoin(_ node: NodeID, primary: NodeID, rewind: Bool) throws
+    /// A restore's install step: the restored data directory staged for `node`'s shard
+    /// (`backup restore --promote`) becomes `node`'s, configured as the primary of a shard
+    /// whose synchronous set is `standbys`; `node`'s own directory is kept aside. Idempotent
+    /// under `epoch`: a rerun after a crash finishes what the first run began.
+    func install(_ node: NodeID, standbys: [NodeID], epoch: Int64) throws
 }
 
 /// `NodeEffects` on the local topology's servers.
@@ -151,6 +157,18 @@ struct LocalNodeEffects: NodeEffects {
             try manager.followPrimary(server, primary: replication(primary), slot: node.postgresName)
         }
         try manager.start(server, port: port, clusterName: node.description)
+    }
+
+    func install(_ node: NodeID, standbys: [NodeID], epoch: Int64) throws {
+        let server = node.fileName
+        let deadline = ContinuousClock.now + .seconds(15)
+        while manager.runningPID(server) != nil {
+            guard ContinuousClock.now < deadline else { throw RuntimeError(.unavailable, "\(node) still runs 15 s after it was fenced") }
+            manager.signalAll(server, SIGKILL)
+            usleep(50_000)
+        }
+        let staging = RestorePromotion(manager: manager, shard: node.shard)
+        try staging.install(into: server, epoch: epoch, synchronousStandbyNames: ReplicationAdmin.synchronousStandbyNames(standbys))
     }
 
     /// As the coordinator's role (never the superuser).

@@ -249,7 +249,7 @@ public struct Simulation {
                 fault = Fault(kind: kind, zone: shard.zones[random.below(shard.zones.count)], atMilliseconds: at, forMilliseconds: length, shard: shard.id)
             }
             if kind == .powerLoss, random.below(2) == 0 {
-                let steps = ShardOperation.Step.allCases.filter { $0 != .drain && $0 != .done }
+                let steps = ShardOperation.Step.order(for: .failover).filter { $0 != .done }
                 fault.coordinatorCrashAfter = steps[random.below(steps.count)].rawValue
             }
             faults.append(fault)

@@ -350,7 +350,8 @@ struct SimulationEngine {
                     shards[at(operation.to)].synchronousSet = []
                     promote(at(operation.to))
                 }
-            case .done:
+            case .done, .install:
+                // No simulated fault starts a restore (an operator's `backup restore --promote`).
                 break
             case .synchronousStandbys:
                 guard reaches(operation.to) else { return fail(operation.to) }

@@ -115,7 +115,18 @@ struct BackupCommand: ParsableCommand {
                 (same realm, products and apps; its rows' tenant_id rewritten; one transaction), T \
                 itself untouched: to look at what was, or to take back part of it.
 
-                Not built yet: --promote (making the restored servers the shard); it is refused.
+                --shard S --promote: the restored server becomes the shard. For when the shard's data is \
+                lost or corrupted: refused while its primary answers (every write after --to-time would be \
+                discarded) unless --force, and refused when no coordinator runs (the coordinator carries it \
+                out). The shard is restored as above into <data root>/restores/promote-S/ and stopped; then \
+                the coordinator, as one journaled operation at a new epoch, fences every member, moves the \
+                node's own data directory aside (to restores/replaced-<node>-e<epoch>/, removed by \
+                `backup discard` or `down`), installs the restored one in its place as the primary (of the \
+                node in --zone, default: the current primary's) and starts it; every other member is then \
+                rebuilt from it (pg_rewind, or a base backup). The command returns once a synchronous \
+                standby streams again (commits are acknowledged), within --timeout. The restored timeline's \
+                WAL is archived by the new primary; take a base backup after it (`backup take`): a \
+                point-in-time restore to a later time needs a backup of the new timeline.
                 """)
 
         @Option(help: "The shard to restore.") var shard: String?
@@ -124,14 +135,17 @@ struct BackupCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Seconds to wait for recovery to finish.", valueName: "seconds")) var timeout: Int = 900
         @Option(help: ArgumentHelp("Restore this tenant's rows into its live shard (needs --to-time).", valueName: "tenant")) var tenant: String?
         @Option(help: ArgumentHelp("With --tenant: copy its rows into this new tenant instead of replacing them.", valueName: "tenant")) var into: String?
-        @Flag(help: "Not built yet: make the restored server the shard.") var promote = false
+        @Flag(help: "Make the restored server the shard's primary and rebuild its other members from it (carried out by the coordinator).") var promote = false
+        @Flag(help: "With --promote: even while the shard's primary answers (its writes after --to-time are discarded).") var force = false
+        @Option(help: ArgumentHelp("With --promote: the zone whose node becomes primary (default: the current primary's).", valueName: "zone")) var zone: String?
         @OptionGroup var key: KeyOption
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
 
         func run() throws {
             if into != nil, tenant == nil { throw Failure(message: "--into needs --tenant (whose rows to copy into the new tenant)", exitCode: Failure.invalidInput) }
-            if promote { throw Failure(message: "backup restore --promote is not built yet (issue 15): the restored server runs beside the shard", exitCode: Failure.invalidInput) }
+            if promote, tenant != nil { throw Failure(message: "--promote restores a whole shard: give --shard, not --tenant", exitCode: Failure.invalidInput) }
+            if !promote, force || zone != nil { throw Failure(message: "--force and --zone go with --promote", exitCode: Failure.invalidInput) }
             guard (1...86_400).contains(timeout) else { throw Failure(message: "--timeout \(timeout) must be 1-86400 seconds", exitCode: Failure.invalidInput) }
             if let tenant {
                 guard shard == nil else { throw Failure(message: "give --tenant or --shard, not both (a tenant's shard is known)", exitCode: Failure.invalidInput) }
@@ -173,6 +187,11 @@ struct BackupCommand: ParsableCommand {
                 target = .time(date)
             }
             let service = try BackupService(state: state.directory, keyFile: key.keyFile)
+            if promote {
+                if port != nil { throw Failure(message: "--port does not go with --promote (the restored data takes the node's port)", exitCode: Failure.invalidInput) }
+                try promoteRestore(service, shard: try BackupCommand.shard(shard), target: target)
+                return
+            }
             let restored = try service.restore(try BackupCommand.shard(shard), target: target, port: port, timeout: .seconds(timeout), progress: Terminal.progress())
             if output.json {
                 struct Document: Encodable { let version: Int; let restored: ShardRestore.Restored }
@@ -271,3 +290,63 @@ struct BackupCommand: ParsableCommand {
         return date.addingTimeInterval(fraction)
     }
 }
+
+extension BackupCommand.Restore {
+    /// `--promote`: stages the restore, hands it to the coordinator, waits for the shard to
+    /// acknowledge commits again. A refusal leaves the shard as it was and removes the staged copy.
+    func promoteRestore(_ service: BackupService, shard: ShardID, target: ShardRestore.Target) throws {
+        let zoneID: ZoneID?
+        if let zone {
+            let zones = try service.control.nodes().filter { $0.node.shard == shard }.map(\.node.zone)
+            guard zones.contains(ZoneID(zone)) else {
+                throw Failure(message: "--zone \(String(reflecting: zone)) holds no node of \(shard) (its zones: \(zones.map(\.rawValue).joined(separator: ", ")))",
+                              exitCode: Failure.invalidInput)
+            }
+            zoneID = ZoneID(zone)
+        } else {
+            zoneID = nil
+        }
+        let progress = Terminal.progress()
+        let began = ContinuousClock.now
+        let staged: Result<BackupService.Promotion, RuntimeError> = Result { () throws(RuntimeError) in
+            try service.stagePromotion(shard, target: target, zone: zoneID, force: force, timeout: .seconds(timeout), progress: progress)
+        }
+        if case .failure(let error) = staged, error.kind == .invalidInput {
+            throw Failure(message: "backup restore --promote refused: \(error.message)", exitCode: Failure.checkFailed)
+        }
+        let promotion = try staged.get()
+        let node = NodeID(shard: shard, zone: ZoneID(String(promotion.node.split(separator: "/").last ?? "")))
+        progress("asking the coordinator to install the restored \(shard) as \(node) (\(promotion.requestKind))")
+        let answer: String
+        do {
+            answer = try OperatorRequest.submitAndWait(kind: promotion.requestKind, shard: shard, zone: node.zone, control: service.control,
+                                                       timeoutSeconds: Double(timeout))
+        } catch let failure as Failure where failure.exitCode == Failure.checkFailed {
+            // Refused: nothing of the shard changed; the staged copy goes.
+            try? service.discard(restored: RestorePromotion.stagingName(shard))
+            throw failure
+        }
+        progress("\(answer); waiting for a synchronous standby")
+        let primary = try service.waitUntilAcknowledging(shard, timeout: .seconds(timeout), progress: progress)
+        let replaced = RestorePromotion.replacedName(node.fileName, epoch: try service.shardRecord(shard).epoch)
+        let elapsed = ContinuousClock.now - began
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if output.json {
+            struct Document: Encodable { let version: Int; let promoted: Promoted }
+            struct Promoted: Encodable {
+                let shard: String; let primary: String; let backup: String; let targetTime: Double?; let forced: Bool; let seconds: Double; let replaced: String
+            }
+            Terminal.output(JSONDocument.render(Document(version: JSONDocument.version, promoted: Promoted(
+                shard: shard.rawValue, primary: primary.description, backup: promotion.restored.backup, targetTime: promotion.restored.targetTime,
+                forced: force, seconds: seconds, replaced: replaced)), snakeCase: true))
+        } else {
+            Terminal.output("""
+                restored \(shard) from \(promotion.restored.backup) to \(target.description) and made it the shard in \(String(format: "%.1f", seconds)) s
+                \(primary) is primary and acknowledges commits; the other members are rebuilt from it (residency status)
+                the replaced data directory of \(node) is kept as restores/\(replaced)/ (remove it: residency backup discard \(replaced))
+                take a base backup of the new timeline now: residency backup take --shard \(shard)
+                """)
+        }
+    }
+}
+

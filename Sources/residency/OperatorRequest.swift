@@ -25,7 +25,13 @@ enum OperatorRequest {
 
     /// Submits the request and waits for the coordinator's answer: returns it when done,
     /// throws (exit 1) when refused, (exit 2) when not done within the timeout.
+    ///
+    /// A coordinator that accepted the request and died leaves it `accepted` forever; its
+    /// successor resumes the operation from the journal without knowing the request. So an
+    /// accepted request whose shard has since reached a newer epoch with no operation open is
+    /// done too.
     static func submitAndWait(kind: String, shard: ShardID, zone: ZoneID, control: ControlStore, timeoutSeconds: Double) throws -> String {
+        let epochBefore = try control.shards().first { $0.shard == shard }?.epoch
         let id = try control.submitRequest(kind: kind, shard: shard, zone: zone)
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while Date() < deadline {
@@ -35,6 +41,12 @@ enum OperatorRequest {
                     return answer
                 case "refused":
                     throw Failure(message: "\(kind) of \(shard) refused: \(answer)", exitCode: Failure.checkFailed)
+                case "accepted":
+                    if let record = try control.shards().first(where: { $0.shard == shard }), let epochBefore, record.epoch > epochBefore,
+                       try !control.openOperations().contains(where: { $0.shard == shard })
+                    {
+                        return "\(record.primary) is primary (finished by a successor coordinator)"
+                    }
                 default:
                     break
                 }

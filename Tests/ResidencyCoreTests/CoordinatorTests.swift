@@ -269,4 +269,45 @@ import Testing
         let actions = coordinator.handle(.probed(c, standby(0x500, upstream: port, since: .milliseconds(80)), at: at(1_060)), now: at(1_060))
         #expect(operations(actions).isEmpty)
     }
+
+    // backup restore --promote
+
+    @Test func aRestoreIsRefusedWhileThePrimaryAnswersUnlessForcedAndRebuildsEveryOtherMember() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, primaryReport, at: at(100)), now: at(100))
+        let refused = coordinator.handle(.restoreRequested(shardID, to: "us-east-a", force: false), now: at(150))
+        #expect(operations(refused).isEmpty)
+        #expect(records(refused).map(\.kind) == ["restore.refused"])
+        #expect(records(refused).first?.detail.contains("--force") == true)
+        let elsewhere = coordinator.handle(.restoreRequested(shardID, to: "eu-central-a", force: true), now: at(160))
+        #expect(operations(elsewhere).isEmpty, "a zone outside the shard is refused even when forced")
+
+        let forced = coordinator.handle(.restoreRequested(shardID, to: "us-east-b", force: true), now: at(200))
+        let operation = try! #require(operations(forced).first)
+        #expect(operation.kind == .restore && operation.from == a && operation.to == b && operation.epoch == 2)
+        #expect(operation.standbys == [a, c])
+        #expect(records(forced).first?.detail.contains("FORCED") == true)
+        #expect(operations(coordinator.handle(.restoreRequested(shardID, to: "us-east-c", force: true), now: at(210))).isEmpty,
+                "one operation at a time")
+        // Fenced before installed, installed before started: no old member takes a write once the restored primary does.
+        #expect(drive(&coordinator, from: operation, now: at(300)) == [.epoch, .fence, .install, .promote])
+        let state = try! #require(coordinator.state(of: shardID))
+        #expect(state.primary == b && state.epoch == 2 && state.operation == nil)
+        #expect(state.needsRewind == [a, c], "every other member holds the old data")
+        // Once down long enough, both are rejoined from the restored primary with a rewind.
+        _ = coordinator.handle(.probed(b, primaryReport, at: at(400)), now: at(400))
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(400)), now: at(400))
+        let rejoins = coordinator.handle(.probed(c, .unreachable, at: at(10_000)), now: at(10_000))
+        #expect(rejoins.contains(.rejoin(a, primary: b, rewind: true, token: 7)))
+        #expect(rejoins.contains(.rejoin(c, primary: b, rewind: true, token: 7)))
+    }
+
+    @Test func aRestoreOfAShardWhosePrimaryIsDownNeedsNoForce() {
+        var coordinator = leader()
+        _ = coordinator.handle(.probed(a, .unreachable, at: at(100)), now: at(100))
+        let actions = coordinator.handle(.restoreRequested(shardID, to: "us-east-a", force: false), now: at(150))
+        #expect(operations(actions).first?.kind == .restore)
+        #expect(operations(actions).first?.to == a)
+        #expect(operations(actions).first?.standbys == [b, c])
+    }
 }

@@ -39,6 +39,7 @@ import Testing
         func kill(_ node: NodeID) -> Int { acted("kill"); return 0 }
         func stop(_ node: NodeID) throws { acted("stop"); throw Refused() }
         func rejoin(_ node: NodeID, primary: NodeID, rewind: Bool) throws { acted("rejoin"); throw RuntimeError(.unavailable, "pg_rewind failed") }
+        func install(_ node: NodeID, standbys: [NodeID], epoch: Int64) throws { acted("install \(node) e\(epoch)"); throw Refused() }
     }
 
     final class Log: @unchecked Sendable {
@@ -77,6 +78,14 @@ import Testing
             Issue.record("a failed stop came back as success")
             return
         }
+        for step: ShardOperation.Step in [.install, .promote] {
+            guard case .event(.stepFailed(_, step, _)?) = run.execute(.perform(operation(step, kind: .restore), token: 1)) else {
+                Issue.record("a failed \(step) of a restore came back as success")
+                continue
+            }
+        }
+        // A restore's promotion starts the installed primary in place; it never promotes a standby.
+        #expect(log.entries.suffix(2) == ["install s-1/z-b e2", "rejoin"])
         #expect(run.execute(.rejoin(c, primary: b, rewind: true, token: 1)) == .event(.rejoinFailed(c, EffectFailure(.unreachable, "pg_rewind failed"))))
         #expect(run.execute(.setSynchronousStandbys(b, standbys: [c], token: 1)) == .event(.synchronousStandbysFailed(b, EffectFailure(.unreachable, "no answer"))))
     }
@@ -96,6 +105,9 @@ import Testing
         let log = Log()
         let run = executor(control, log)
         #expect(run.execute(.perform(operation(.promote), token: 1)) == .leaseLost)
+        for step in ShardOperation.Step.order(for: .restore) {
+            #expect(run.execute(.perform(operation(step, kind: .restore), token: 1)) == .leaseLost)
+        }
         #expect(run.execute(.rejoin(c, primary: b, rewind: false, token: 1)) == .leaseLost)
         #expect(run.execute(.fence(a, token: 1)) == .leaseLost)
         #expect(log.entries.isEmpty)

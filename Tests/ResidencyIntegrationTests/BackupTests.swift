@@ -322,4 +322,106 @@ import Testing
                                               "--system-id", "1", "000000010000000000000001", "/tmp/residency-never-written"])
         #expect(missing.status == 74, "a missing segment is its own exit code: \(missing.text)")
     }
+
+    /// `backup restore --promote`: refused without a coordinator, refused (nothing staged)
+    /// while the primary answers unless --force; forced, the restored data becomes the shard
+    /// in another zone, even though the coordinator dies after any one of the restore's steps:
+    /// its successor resumes. The shard then holds exactly the commits acknowledged before the
+    /// target, acknowledges new ones, rebuilds every other member, and its archive goes on
+    /// along the restored timeline (a restore from the older backup to the end finds the new
+    /// commit). A run killed after staging leaves the shard untouched and says how to go on.
+    @Test(arguments: ShardOperation.Step.order(for: .restore).filter { $0 != .done }.map { "coordinator.after-\($0.rawValue)" })
+    func aRestoreMadeTheShardHoldsExactlyThePastAndTheShardGoesOn(crashAt: String) throws {
+        // The refusals and the archive's continuity once; the successor's resumption at every step.
+        let thorough = crashAt == "coordinator.after-install"
+        let own = try TestTopology(regions: ["solo"], zones: 3)
+        defer { own.destroy() }
+        #expect(try own.residency(["up", "--no-coordinator"]).status == 0)
+        #expect(try own.residency(["tenant", "create", "acme", "--realm", "r0"]).status == 0)
+        let shard = "solo-1"
+        let taken = try own.residency(["backup", "take", "--shard", shard, "--json"])
+        #expect(taken.status == 0, "\(taken.text)")
+        func primary() throws -> (node: NodeID, port: Int) {
+            let found = try #require(try own.nodes().first { $0.role == .primary })
+            return (found.node, found.port)
+        }
+        let before = try primary()
+        let writer = try TenantCredentials(layout: own.layout).connect(TenantID(validating: "acme")!, port: before.port)
+        var acknowledged: [String] = []
+        for index in 0..<20 {
+            try writer.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('acme', $1, 'before')", ["PAST-\(index)"])
+            acknowledged.append("PAST-\(index)")
+        }
+        usleep(20_000)
+        let target = String(format: "@%.6f", Date().timeIntervalSince1970)
+        usleep(20_000)
+        for index in 0..<20 {
+            try writer.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('acme', $1, 'after')", ["LATER-\(index)"])
+        }
+        let promote = ["backup", "restore", "--shard", shard, "--to-time", target, "--promote", "--timeout", "240"]
+        let staging = try own.layout.dataRoot + "/restores/" + RestorePromotion.stagingName(ShardID(shard))
+
+        if thorough {
+            let noCoordinator = try own.residency(promote + ["--force"])
+            #expect(noCoordinator.status == 2 && noCoordinator.text.contains("coordinator"), "\(noCoordinator.text)")
+        }
+        let coordinator = CoordinatorProcess(state: StateDirectory(option: own.statePath))
+        _ = try coordinator.start(crashAt: crashAt, executable: TestTopology.executable)
+        defer { _ = coordinator.stop() }
+        #expect(eventually(30) { (try? own.control().leaseHolder()) != nil })
+        func refusals() throws {
+            let healthy = try own.residency(promote)
+            #expect(healthy.status == 1 && healthy.text.contains("--force") && healthy.text.contains(before.node.description), "\(healthy.text)")
+            #expect(!FileManager.default.fileExists(atPath: staging), "a refusal stages nothing")
+            let badZone = try own.residency(promote + ["--force", "--zone", "nowhere-z"])
+            #expect(badZone.status == 65 && badZone.text.contains("nowhere-z"), "\(badZone.text)")
+
+            // Killed after staging: the shard is untouched, a rerun says what to do.
+            let killed = try own.residency(promote + ["--force"], crashAt: "promote.after-stage")
+            #expect(killed.status != 0)
+            #expect(FileManager.default.fileExists(atPath: staging))
+            let rerun = try own.residency(promote + ["--force"])
+            #expect(rerun.status == 1 && rerun.text.contains("backup discard \(RestorePromotion.stagingName(ShardID(shard)))"), "\(rerun.text)")
+            #expect(try primary().node == before.node)
+            #expect(try own.residency(["backup", "discard", RestorePromotion.stagingName(ShardID(shard))]).status == 0)
+        }
+        if thorough { try refusals() }
+
+        // Forced into another zone; the coordinator dies after the step under test and a successor finishes.
+        let zone = try #require(try own.nodes().map(\.node).first { $0 != before.node }).zone
+        let statePath = own.statePath
+        let resumer = Thread {
+            let successor = CoordinatorProcess(state: StateDirectory(option: statePath))
+            _ = eventually(240) { successor.runningPID == nil }
+            _ = try? successor.start(executable: TestTopology.executable)
+        }
+        resumer.start()
+        let forced = try own.residency(promote + ["--force", "--zone", zone.rawValue, "--json"])
+        #expect(forced.status == 0, "\(forced.text)\n\((try? String(contentsOfFile: coordinator.logFile, encoding: .utf8)) ?? "")")
+        let events = try own.control().events(limit: 200)
+        #expect(events.contains { $0.kind == "restore.resumed" }, "the successor resumed the restore")
+        #expect(events.contains { $0.kind == "restore.done" })
+        let after = try primary()
+        #expect(after.node.zone == zone)
+        let reader = try own.connect(port: after.port)
+        let keys = Set(try reader.query("SELECT key FROM jira.issues WHERE tenant_id = 'acme' AND (key LIKE 'PAST-%' OR key LIKE 'LATER-%')").rows.compactMap { $0[0] })
+        #expect(keys == Set(acknowledged), "the shard holds exactly the commits acknowledged before the target")
+        let newWriter = try TenantCredentials(layout: own.layout).connect(TenantID(validating: "acme")!, port: after.port)
+        try newWriter.query("INSERT INTO jira.issues (tenant_id, key, summary) VALUES ('acme', 'NEW-1', 'after the restore')")
+        #expect(eventually(180) {
+            (try? own.connect(port: after.port).query("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'").scalar) == "2"
+        }, "every other member is rebuilt from the restored primary")
+        #expect(FileManager.default.fileExists(atPath: try own.layout.dataRoot + "/restores/" + RestorePromotion.replacedName(after.node.fileName, epoch: try own.control().shards()[0].epoch)),
+                "the node's own data is kept aside")
+
+        // The archive goes on along the restored timeline: from the backup taken before it all.
+        guard thorough else { return }
+        let toEnd = try own.residency(["backup", "restore", "--shard", shard, "--json"])
+        #expect(toEnd.status == 0, "\(toEnd.text)")
+        let restored = try JSONDecoder().decode(Restored.self, from: Data(jsonPart(toEnd.text).utf8)).restored
+        defer { _ = try? own.residency(["backup", "discard", restored.server]) }
+        let end = try own.connect(port: restored.port)
+        #expect(try end.query("SELECT count(*) FROM jira.issues WHERE key = 'NEW-1'").scalar == "1")
+        #expect(try end.query("SELECT count(*) FROM jira.issues WHERE key LIKE 'LATER-%'").scalar == "0")
+    }
 }
