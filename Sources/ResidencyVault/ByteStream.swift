@@ -14,19 +14,36 @@ public protocol ByteSink {
     mutating func write(_ bytes: UnsafeRawBufferPointer) throws(VaultError)
 }
 
-/// A file descriptor the caller owns (it is not closed here).
+/// A file descriptor the caller owns (it is not closed here). With `stallSeconds`, a read or
+/// write that waits that long without moving a byte fails (a program at the other end of a
+/// pipe that hangs must not hang the vault).
 public struct FileDescriptorStream: ByteSource, ByteSink {
     public let fd: Int32
     public let name: String
+    public let stallSeconds: Int?
 
-    public init(fd: Int32, name: String) {
+    public init(fd: Int32, name: String, stallSeconds: Int? = nil) {
         self.fd = fd
         self.name = name
+        self.stallSeconds = stallSeconds
+    }
+
+    /// Waits until `fd` is ready for `events`, `stallSeconds` at most.
+    private func waitReady(_ events: Int16) throws(VaultError) {
+        guard let stallSeconds else { return }
+        var descriptor = pollfd(fd: fd, events: events, revents: 0)
+        while true {
+            let ready = poll(&descriptor, 1, Int32(stallSeconds * 1000))
+            if ready > 0 { return }
+            if ready == 0 { throw VaultError(.io, "\(name) moved no byte for \(stallSeconds) s: stopped") }
+            if errno != EINTR { throw VaultError(.io, "waiting for \(name): \(String(cString: strerror(errno)))") }
+        }
     }
 
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(VaultError) -> Int {
         var filled = 0
         while filled < buffer.count {
+            try waitReady(Int16(POLLIN))
             let count = Glibc.read(fd, buffer.baseAddress! + filled, buffer.count - filled)
             if count > 0 {
                 filled += count
@@ -42,6 +59,7 @@ public struct FileDescriptorStream: ByteSource, ByteSink {
     public mutating func write(_ bytes: UnsafeRawBufferPointer) throws(VaultError) {
         var written = 0
         while written < bytes.count {
+            try waitReady(Int16(POLLOUT))
             let count = Glibc.write(fd, bytes.baseAddress! + written, bytes.count - written)
             if count >= 0 {
                 written += count

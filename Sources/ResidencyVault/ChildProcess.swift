@@ -60,10 +60,17 @@ final class ChildProcess {
         }
     }
 
-    var stream: FileDescriptorStream { FileDescriptorStream(fd: fd, name: program) }
+    /// How long the pipe may stay still (`pg_basebackup` from a standby waits for its start
+    /// checkpoint and its last archived segment; `tar` for the disk) before the vault stops it.
+    static let stallSeconds = 600
+    /// How long a child may take to exit once its pipe is closed.
+    static let exitSeconds = 120
+
+    var stream: FileDescriptorStream { FileDescriptorStream(fd: fd, name: program, stallSeconds: Self.stallSeconds) }
 
     /// Closes the vault's end of the pipe (the child sees end of input) and waits for the
-    /// child; returns its standard error. Throws when it did not exit 0.
+    /// child, `exitSeconds` at most (then kills it); returns its standard error. Throws when
+    /// it did not exit 0.
     @discardableResult
     func finish() throws(VaultError) -> String {
         if fd >= 0 {
@@ -71,7 +78,21 @@ final class ChildProcess {
             fd = -1
         }
         var raw: Int32 = 0
-        while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+        let deadline = ContinuousClock.now + .seconds(Self.exitSeconds)
+        var pause: UInt32 = 1_000
+        while true {
+            let reaped = waitpid(pid, &raw, WNOHANG)
+            if reaped == pid { break }
+            if reaped < 0, errno != EINTR { throw VaultError(.io, "waiting for \(program): \(String(cString: strerror(errno)))") }
+            if ContinuousClock.now >= deadline {
+                kill(pid, SIGKILL)
+                while waitpid(pid, &raw, 0) < 0 && errno == EINTR {}
+                status = 128 + SIGKILL
+                throw VaultError(.io, "\(program) did not exit within \(Self.exitSeconds) s of its input ending: killed")
+            }
+            usleep(pause)
+            pause = min(pause * 2, 50_000)
+        }
         let code = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
         status = code
         let text = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
@@ -81,10 +102,11 @@ final class ChildProcess {
         return text
     }
 
-    /// Stops the child (after an error on the vault's side) and reaps it.
+    /// Stops the child (after an error on the vault's side) and reaps it. SIGKILL: a child
+    /// that inherited a mask blocking SIGTERM would otherwise run on until `exitSeconds`.
     func abandon() {
         guard status == nil else { return }
-        kill(pid, SIGTERM)
+        kill(pid, SIGKILL)
         _ = try? finish()
     }
 }

@@ -221,7 +221,7 @@ import Testing
     /// A tenant's rows deleted by mistake come back as they were at the target, its
     /// neighbour's rows are not touched, and a restore killed after its freeze or after its
     /// swap leaves the tenant frozen (never half-restored) until the same command runs again.
-    @Test(arguments: ["tenant-restore.after-freeze", "tenant-restore.after-swap"])
+    @Test(arguments: ["tenant-restore.after-freeze", "tenant-restore.after-retained-copy", "tenant-restore.after-swap"])
     func aTenantRestoreBringsBackItsRowsLeavesItsNeighbourAloneAndResumesAfterACrash(crashAt: String) throws {
         _ = try take("north-1")
         let port = try primaryPort("north-1")
