@@ -70,6 +70,54 @@ public struct FileDescriptorStream: ByteSource, ByteSink {
     }
 }
 
+/// A new file written with holes where whole blocks are zero (a WAL segment closed early by a
+/// switch is mostly zeros): reads give back every byte, and flushing it costs only what is
+/// not zero. `finish` sets the file's length.
+public struct SparseFileSink: ByteSink {
+    public let fd: Int32
+    public let name: String
+    public private(set) var length: Int64 = 0
+    static let block = 4096
+
+    public init(fd: Int32, name: String) {
+        self.fd = fd
+        self.name = name
+    }
+
+    public mutating func write(_ bytes: UnsafeRawBufferPointer) throws(VaultError) {
+        var start = 0
+        while start < bytes.count {
+            let end = min(start + Self.block, bytes.count)
+            let chunk = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
+            if !Self.isZero(chunk) {
+                var written = 0
+                while written < chunk.count {
+                    let count = pwrite(fd, chunk.baseAddress! + written, chunk.count - written, off_t(length) + off_t(start + written))
+                    if count >= 0 {
+                        written += count
+                    } else if errno != EINTR {
+                        throw VaultError(.io, "writing \(name): \(String(cString: strerror(errno)))")
+                    }
+                }
+            }
+            start = end
+        }
+        length += Int64(bytes.count)
+    }
+
+    /// Sets the file's length (the trailing zeros that were skipped).
+    public func finish() throws(VaultError) {
+        guard ftruncate(fd, off_t(length)) == 0 else { throw VaultError(.io, "cannot set the length of \(name): \(String(cString: strerror(errno)))") }
+    }
+
+    static func isZero(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let words = bytes.count / 8
+        for index in 0..<words where bytes.loadUnaligned(fromByteOffset: index * 8, as: UInt64.self) != 0 { return false }
+        for index in (words * 8)..<bytes.count where bytes[index] != 0 { return false }
+        return true
+    }
+}
+
 /// Bytes in memory (tests, manifests).
 public struct MemoryStream: ByteSource, ByteSink {
     public private(set) var bytes: [UInt8]

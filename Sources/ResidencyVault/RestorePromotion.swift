@@ -76,7 +76,10 @@ public struct RestorePromotion: Sendable {
                 "synchronous_standby_names": synchronousStandbyNames,
             ])
             for file in ["standby.signal", "recovery.signal", "postmaster.pid", "postmaster.opts"] { unlink(target + "/" + file) }
-            try queueForArchive(target)
+            WALPrefetch.remove(dataDirectory: target)
+            let current = try redoSegment(target)
+            try queueForArchive(target, current: current)
+            pruneWAL(target, current: current)
             if restores.exists(Self.stagingName(shard)), !files.fileExists(atPath: staged) {
                 try restores.remove(Self.stagingName(shard))
             }
@@ -109,14 +112,29 @@ public struct RestorePromotion: Sendable {
         }
     }
 
+    /// The segment the stopped server at `directory` writes next: the one its last
+    /// checkpoint's redo lies in (`pg_controldata`).
+    func redoSegment(_ directory: String) throws(VaultError) -> String {
+        do {
+            let control = try CommandRunner.run([manager.binaries.path("pg_controldata"), "-D", directory], as: manager.user).text
+            guard let line = control.split(separator: "\n").first(where: { $0.hasPrefix("Latest checkpoint's REDO WAL file:") }),
+                  let file = line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces), file.count == 24
+            else { throw VaultError(.io, "pg_controldata of \(directory) names no REDO WAL file") }
+            return file
+        } catch let error as VaultError {
+            throw error
+        } catch {
+            throw VaultError(.io, "pg_controldata of \(directory): \(error)")
+        }
+    }
+
     /// The restored server ran with `archive_mode=off`: its new timeline's history file and
     /// the segments it finished were never queued for the archive. Queues each (a `.ready`
     /// status file) so the installed primary archives them first and the archive stays
-    /// continuous across the restore. Never the segment the server writes next (the one its
-    /// last checkpoint's redo lies in, from `pg_controldata`) nor a recycled one after it: an
-    /// unfinished segment in the archive would end a later recovery at its torn end, and
-    /// PostgreSQL queues it itself once it is finished.
-    func queueForArchive(_ directory: String) throws(VaultError) {
+    /// continuous across the restore. Never `current`, the segment the server writes next, nor
+    /// a recycled one after it: an unfinished segment in the archive would end a later
+    /// recovery at its torn end, and PostgreSQL queues it itself once it is finished.
+    func queueForArchive(_ directory: String, current: String) throws(VaultError) {
         let wal = directory + "/pg_wal"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: wal)) ?? []
         let timelines = names.compactMap { name -> String? in
@@ -124,26 +142,29 @@ public struct RestorePromotion: Sendable {
             return String(name.prefix(8))
         }
         guard let timeline = timelines.max() else { return }
-        let current: String
-        do {
-            let control = try CommandRunner.run([manager.binaries.path("pg_controldata"), "-D", directory], as: manager.user).text
-            guard let line = control.split(separator: "\n").first(where: { $0.hasPrefix("Latest checkpoint's REDO WAL file:") }),
-                  let file = line.split(separator: ":").last?.trimmingCharacters(in: .whitespaces), file.count == 24
-            else { throw VaultError(.io, "pg_controldata of \(directory) names no REDO WAL file") }
-            current = file
-        } catch let error as VaultError {
-            throw error
-        } catch {
-            throw VaultError(.io, "pg_controldata of \(directory): \(error)")
-        }
         let status = wal + "/archive_status"
         let files = FileManager.default
-        for name in names where name == timeline + ".history" || (name.count == 24 && name.hasPrefix(timeline) && name.allSatisfy(\.isHexDigit) && name < current) {
+        for name in names where name == timeline + ".history" || (WALPrefetch.isSegment(name) && name.hasPrefix(timeline) && name < current) {
             guard !files.fileExists(atPath: "\(status)/\(name).done"), !files.fileExists(atPath: "\(status)/\(name).ready") else { continue }
             do {
                 try manager.writeOwned("\(status)/\(name).ready", "")
             } catch {
                 throw VaultError(.io, "cannot queue \(name) for the archive: \(error.description)")
+            }
+        }
+    }
+
+    /// Deletes the segments the installed primary will never read: those restored from the
+    /// archive (`.done`: it holds them) and the recycled ones after `current`. Restored
+    /// segments are written sparse (`SparseFileSink`); none is carried into the shard, where
+    /// PostgreSQL would recycle it for new WAL expecting every block allocated.
+    func pruneWAL(_ directory: String, current: String) {
+        let wal = directory + "/pg_wal"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: wal)) ?? [] where WALPrefetch.isSegment(name) && name != current {
+            let done = "\(wal)/archive_status/\(name).done"
+            if name.dropFirst(8) > current.dropFirst(8) || access(done, F_OK) == 0 {
+                unlink("\(wal)/\(name)")
+                unlink(done)
             }
         }
     }

@@ -129,6 +129,7 @@ public struct ShardRestore: Sendable {
             progress("starting the restored server \(name) on port \(port): recovery to \(target.description)")
             try manager.start(name, port: port, clusterName: "restore-" + name)
             try waitForPromotion(name, port: port, deadline: began + timeout)
+            WALPrefetch.remove(dataDirectory: directory)
         } catch let error as VaultError {
             throw error
         } catch let error as PostgresError {

@@ -83,9 +83,14 @@ public struct VaultLayout: Codable, Sendable, Equatable {
         "\(Self.shellQuote(binary)) wal-push --config \(Self.shellQuote(layoutPath)) --shard \(Self.shellQuote(shard)) %p"
     }
 
-    /// The command PostgreSQL runs to fetch a segment during recovery (`%f` into `%p`).
+    /// The command PostgreSQL runs to fetch a segment during recovery (`%f` into `%p`): a
+    /// segment the prefetcher already holds (`WALPrefetch`) is renamed by `mv`, without
+    /// starting this program; anything else, and any failure of that rename, goes to `wal-fetch`
+    /// (whose exit status PostgreSQL reads: a failed `mv` must never pass for the end of the archive).
     public func restoreCommand(layoutPath: String, shard: String, systemIdentifier: String) -> String {
-        "\(Self.shellQuote(binary)) wal-fetch --config \(Self.shellQuote(layoutPath)) --shard \(Self.shellQuote(shard))"
+        let ready = "pg_wal/\(WALPrefetch.folderName)/%f"
+        return "{ [ -f \(ready) ] && /bin/mv -f \(ready) %p 2>/dev/null; } || exec "
+            + "\(Self.shellQuote(binary)) wal-fetch --config \(Self.shellQuote(layoutPath)) --shard \(Self.shellQuote(shard))"
             + " --system-id \(Self.shellQuote(systemIdentifier)) %f %p"
     }
 

@@ -95,8 +95,10 @@ public struct WALArchive: Sendable {
 
     /// Restores `file` (PostgreSQL's `%f`) to `destination` (`%p`): written beside it, then
     /// renamed, so recovery never reads half a segment. `.notFound` when the archive does
-    /// not have it (the end of the archive, for PostgreSQL).
-    public func fetch(file: String, to destination: String) throws(VaultError) {
+    /// not have it (the end of the archive, for PostgreSQL). With `flush`, the file is on disk
+    /// before it is renamed: PostgreSQL fsyncs every segment it restores, and a segment
+    /// flushed ahead of time (by the prefetcher) makes that fsync cost nothing.
+    public func fetch(file: String, to destination: String, flush: Bool = false) throws(VaultError) {
         let name = objectName(file)
         try LocalVaultStorage.validate(name: name)
         guard vault.storage.exists(name) else { throw VaultError(.notFound, "\(name) is not in the vault at \(vault.storage.location)") }
@@ -104,9 +106,13 @@ public struct WALArchive: Sendable {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw VaultError(.io, "cannot create \(temporary): \(String(cString: strerror(errno)))") }
         do throws(VaultError) {
-            var sink = FileDescriptorStream(fd: fd, name: temporary)
-            // Not flushed: PostgreSQL fetches a restored segment again after a crash.
+            // Sparse: a segment closed early by a switch is mostly zeros, and PostgreSQL
+            // fsyncs every segment it restores. Not flushed by default: PostgreSQL flushes
+            // what it keeps, and fetches again after a crash.
+            var sink = SparseFileSink(fd: fd, name: temporary)
             try vault.fetch(name, into: &sink)
+            try sink.finish()
+            if flush, fdatasync(fd) != 0 { throw VaultError(.io, "cannot flush \(temporary): \(String(cString: strerror(errno)))") }
         } catch {
             close(fd)
             unlink(temporary)

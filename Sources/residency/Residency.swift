@@ -28,7 +28,7 @@ struct Residency: ParsableCommand {
         subcommands: [
             ValidateCommand.self, DrillCommand.self, UpCommand.self, StatusCommand.self, DownCommand.self, TenantCommand.self, CoordinatorCommand.self,
             ZoneCommand.self, SwitchoverCommand.self, RebalanceCommand.self, FailoverCommand.self, EventsCommand.self, ConninfoCommand.self, MoveCommand.self, ReportCommand.self,
-            SimulateCommand.self, ChaosCommand.self, BackupCommand.self, WALPushCommand.self, WALFetchCommand.self,
+            SimulateCommand.self, ChaosCommand.self, BackupCommand.self, WALPushCommand.self, WALFetchCommand.self, WALPrefetchCommand.self,
         ]
     )
 

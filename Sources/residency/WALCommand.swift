@@ -1,6 +1,10 @@
 import ArgumentParser
 import Foundation
+import ResidencyPostgres
 import ResidencyVault
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The options both WAL commands take: where the vault layout is and whose archive it is.
 struct WALArchiveOptions: ParsableArguments {
@@ -78,11 +82,63 @@ struct WALFetchCommand: ParsableCommand {
     @Argument(help: ArgumentHelp("Where to put it (%p).", valueName: "path"))
     var path: String
 
+    @Flag(help: "Do not read the following segments ahead.") var noPrefetch = false
+
     func run() throws {
+        let prefetch: WALPrefetch
+        let startPrefetcher: Bool
         do {
-            try options.archive().fetch(file: file, to: path)
+            let archive = try options.archive()
+            prefetch = WALPrefetch(archive: archive, destination: path)
+            if noPrefetch {
+                try archive.fetch(file: file, to: path)
+                return
+            }
+            startPrefetcher = try prefetch.fetch(file: file, to: path)
         } catch {
             throw Failure(message: "wal-fetch \(file): \(error.message)", exitCode: error.kind == .notFound ? Self.notFound : Self.stopRecovery)
+        }
+        guard startPrefetcher, WALPrefetch.isSegment(file) else { return }
+        // Detached, so PostgreSQL replays this segment while the next ones are fetched; a
+        // failure to start one only costs speed.
+        var arguments = [Self.executable, "wal-prefetch", "--config", options.config, "--shard", options.shard,
+                         "--system-id", prefetch.archive.systemIdentifier, "--into", prefetch.directory, "--after", file]
+        if let keyFile = options.keyFile { arguments += ["--key-file", keyFile] }
+        _ = try? CommandRunner.spawnDetached(arguments, logFile: "/dev/null")
+    }
+
+    /// This program (the copy `up` installed for the servers).
+    static var executable: String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return count > 0 ? String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
+    }
+}
+
+/// `wal-fetch`'s read-ahead, started by it (hidden: not for operators).
+struct WALPrefetchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "wal-prefetch", abstract: "Fetch WAL segments ahead of recovery (started by wal-fetch).", shouldDisplay: false)
+
+    @OptionGroup var options: WALArchiveOptions
+    @Option(help: ArgumentHelp("The read-ahead folder.", valueName: "folder")) var into: String
+    @Option(help: ArgumentHelp("The segment recovery took last: fetching starts after it.", valueName: "segment")) var after: String
+
+    func run() throws {
+        Self.closeInheritedChannels()
+        guard let archive = try? options.archive() else { return }
+        WALPrefetch(archive: archive, directory: into).run(after: after)
+    }
+
+    /// Closes the sockets and pipes inherited from PostgreSQL's recovery process: a
+    /// prefetcher must never keep one of the server's channels open.
+    static func closeInheritedChannels() {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") else { return }
+        for fd in names.compactMap({ Int32($0) }) where fd > 2 {
+            var info = stat()
+            guard fstat(fd, &info) == 0 else { continue }
+            let type = info.st_mode & S_IFMT
+            if type == S_IFSOCK || type == S_IFIFO { close(fd) }
         }
     }
 }
