@@ -25,6 +25,7 @@ public struct RestorePromotion: Sendable {
     }
 
     /// The file in a staged data directory that names the epoch of the restore installing it.
+    /// It stays in the installed directory: a rerun of the same install recognizes its work by it.
     public static let markerFile = "residency_restore_epoch"
 
     /// The restored server that holds the staged data of `shard`.
@@ -35,9 +36,6 @@ public struct RestorePromotion: Sendable {
 
     var restores: LocalNodeManager { ShardRestore.manager(beside: manager) }
     public var stagingDirectory: String { restores.dataDirectory(Self.stagingName(shard)) }
-
-    /// Whether a staged restore waits for its install.
-    public var isStaged: Bool { FileManager.default.fileExists(atPath: stagingDirectory + "/PG_VERSION") }
 
     /// Makes the staged directory `server`'s (which must be stopped) under `epoch`, and
     /// configures it as a primary whose synchronous standbys are `synchronousStandbyNames`.
