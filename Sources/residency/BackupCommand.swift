@@ -125,8 +125,8 @@ struct BackupCommand: ParsableCommand {
                 node in --zone, default: the current primary's) and starts it; every other member is then \
                 rebuilt from it (pg_rewind, or a base backup). The command returns once a synchronous \
                 standby streams again (commits are acknowledged), within --timeout. The restored timeline's \
-                WAL is archived by the new primary; take a base backup after it (`backup take`): a \
-                point-in-time restore to a later time needs a backup of the new timeline.
+                WAL is archived by the new primary, and the command then takes a base backup of the new \
+                timeline (a restore to a later time needs one; --no-backup skips it).
                 """)
 
         @Option(help: "The shard to restore.") var shard: String?
@@ -138,6 +138,7 @@ struct BackupCommand: ParsableCommand {
         @Flag(help: "Make the restored server the shard's primary and rebuild its other members from it (carried out by the coordinator).") var promote = false
         @Flag(help: "With --promote: even while the shard's primary answers (its writes after --to-time are discarded).") var force = false
         @Option(help: ArgumentHelp("With --promote: the zone whose node becomes primary (default: the current primary's).", valueName: "zone")) var zone: String?
+        @Flag(help: "With --promote: take no base backup of the new timeline afterwards.") var noBackup = false
         @OptionGroup var key: KeyOption
         @OptionGroup var state: StateOptions
         @OptionGroup var output: OutputOptions
@@ -145,7 +146,7 @@ struct BackupCommand: ParsableCommand {
         func run() throws {
             if into != nil, tenant == nil { throw Failure(message: "--into needs --tenant (whose rows to copy into the new tenant)", exitCode: Failure.invalidInput) }
             if promote, tenant != nil { throw Failure(message: "--promote restores a whole shard: give --shard, not --tenant", exitCode: Failure.invalidInput) }
-            if !promote, force || zone != nil { throw Failure(message: "--force and --zone go with --promote", exitCode: Failure.invalidInput) }
+            if !promote, force || zone != nil || noBackup { throw Failure(message: "--force, --zone and --no-backup go with --promote", exitCode: Failure.invalidInput) }
             guard (1...86_400).contains(timeout) else { throw Failure(message: "--timeout \(timeout) must be 1-86400 seconds", exitCode: Failure.invalidInput) }
             if let tenant {
                 guard shard == nil else { throw Failure(message: "give --tenant or --shard, not both (a tenant's shard is known)", exitCode: Failure.invalidInput) }
@@ -329,23 +330,42 @@ extension BackupCommand.Restore {
         progress("\(answer); waiting for a synchronous standby")
         let primary = try service.waitUntilAcknowledging(shard, timeout: .seconds(timeout), progress: progress)
         let replaced = RestorePromotion.replacedName(node.fileName, epoch: try service.shardRecord(shard).epoch)
+        // A restore to a later time starts from the newest backup before it, which must be
+        // on the new timeline: every backup before this one is of the replaced history.
+        var newBackup: String?
+        var backupProblem: String?
+        if !noBackup {
+            progress("taking a base backup of the new timeline")
+            do {
+                newBackup = try service.take(shard, progress: progress).qualifiedID
+            } catch {
+                backupProblem = error.message
+            }
+        }
         let elapsed = ContinuousClock.now - began
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         if output.json {
             struct Document: Encodable { let version: Int; let promoted: Promoted }
             struct Promoted: Encodable {
                 let shard: String; let primary: String; let backup: String; let targetTime: Double?; let forced: Bool; let seconds: Double; let replaced: String
+                let newBackup: String?; let backupProblem: String?
             }
             Terminal.output(JSONDocument.render(Document(version: JSONDocument.version, promoted: Promoted(
                 shard: shard.rawValue, primary: primary.description, backup: promotion.restored.backup, targetTime: promotion.restored.targetTime,
-                forced: force, seconds: seconds, replaced: replaced)), snakeCase: true))
+                forced: force, seconds: seconds, replaced: replaced, newBackup: newBackup, backupProblem: backupProblem)), snakeCase: true))
         } else {
             Terminal.output("""
                 restored \(shard) from \(promotion.restored.backup) to \(target.description) and made it the shard in \(String(format: "%.1f", seconds)) s
                 \(primary) is primary and acknowledges commits; the other members are rebuilt from it (residency status)
                 the replaced data directory of \(node) is kept as restores/\(replaced)/ (remove it: residency backup discard \(replaced))
-                take a base backup of the new timeline now: residency backup take --shard \(shard)
                 """)
+        }
+        if let newBackup {
+            Terminal.error("base backup of the new timeline: \(newBackup)")
+        } else if let backupProblem {
+            Terminal.error("warning: no base backup of the new timeline (\(backupProblem)); take one now: residency backup take --shard \(shard)")
+        } else {
+            Terminal.error("no base backup of the new timeline was taken (--no-backup); take one before relying on a restore to a later time: residency backup take --shard \(shard)")
         }
     }
 }

@@ -396,7 +396,8 @@ import Testing
             _ = try? successor.start(executable: TestTopology.executable)
         }
         resumer.start()
-        let forced = try own.residency(promote + ["--force", "--zone", zone.rawValue, "--json"])
+        // The thorough case restores from the older backup below, so it takes none afterwards.
+        let forced = try own.residency(promote + ["--force", "--zone", zone.rawValue, "--json"] + (thorough ? ["--no-backup"] : []))
         #expect(forced.status == 0, "\(forced.text)\n\((try? String(contentsOfFile: coordinator.logFile, encoding: .utf8)) ?? "")")
         let events = try own.control().events(limit: 200)
         #expect(events.contains { $0.kind == "restore.resumed" }, "the successor resumed the restore")
@@ -414,8 +415,15 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: try own.layout.dataRoot + "/restores/" + RestorePromotion.replacedName(after.node.fileName, epoch: try own.control().shards()[0].epoch)),
                 "the node's own data is kept aside")
 
+        guard thorough else {
+            // A base backup of the new timeline, taken by the command itself.
+            struct Listed: Decodable { struct Backup: Decodable { let timeline: Int }; let backups: [Backup] }
+            let listed = try own.residency(["backup", "list", "--shard", shard, "--json"])
+            let timelines = try JSONDecoder().decode(Listed.self, from: Data(jsonPart(listed.text).utf8)).backups.map(\.timeline)
+            #expect(timelines.contains { $0 > 1 }, "no backup of the new timeline: \(listed.text)")
+            return
+        }
         // The archive goes on along the restored timeline: from the backup taken before it all.
-        guard thorough else { return }
         let toEnd = try own.residency(["backup", "restore", "--shard", shard, "--json"])
         #expect(toEnd.status == 0, "\(toEnd.text)")
         let restored = try JSONDecoder().decode(Restored.self, from: Data(jsonPart(toEnd.text).utf8)).restored
