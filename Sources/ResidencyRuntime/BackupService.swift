@@ -210,12 +210,12 @@ public struct BackupService {
     // MARK: restore --promote
 
     /// What `backup restore --promote` hands to the coordinator.
-    public struct Promotion: Sendable, Codable {
+    public struct Promotion: Sendable {
         public var restored: ShardRestore.Restored
         /// The node that becomes the shard's primary.
-        public var node: String
-        /// The request kind for the coordinator: `restore`, or `forced-restore`.
-        public var requestKind: String
+        public var node: NodeID
+        /// The request for the coordinator: `restore`, or `forced-restore`.
+        public var requestKind: CoordinatorDriver.Request.Kind
     }
 
     /// The checks of `backup restore --promote` that need no restore: a coordinator leads,
@@ -265,7 +265,7 @@ public struct BackupService {
             throw RuntimeError(.unavailable, "cannot stop the restored server \(name): \(error.description)")
         }
         CrashPoint.reach("promote.after-stage")
-        return Promotion(restored: restored, node: node.description, requestKind: force ? "forced-restore" : "restore")
+        return Promotion(restored: restored, node: node, requestKind: force ? .forcedRestore : .restore)
     }
 
     /// Waits until `shard`'s primary answers with at least one synchronous standby

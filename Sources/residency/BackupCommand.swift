@@ -316,11 +316,11 @@ extension BackupCommand.Restore {
             throw Failure(message: "backup restore --promote refused: \(error.message)", exitCode: Failure.checkFailed)
         }
         let promotion = try staged.get()
-        let node = NodeID(shard: shard, zone: ZoneID(String(promotion.node.split(separator: "/").last ?? "")))
-        progress("asking the coordinator to install the restored \(shard) as \(node) (\(promotion.requestKind))")
+        let node = promotion.node
+        progress("asking the coordinator to install the restored \(shard) as \(node) (\(promotion.requestKind.rawValue))")
         let answer: String
         do {
-            answer = try OperatorRequest.submitAndWait(kind: promotion.requestKind, shard: shard, zone: node.zone, control: service.control,
+            answer = try OperatorRequest.submitAndWait(kind: promotion.requestKind.rawValue, shard: shard, zone: node.zone, control: service.control,
                                                        timeoutSeconds: Double(timeout))
         } catch let failure as Failure where failure.exitCode == Failure.checkFailed {
             // Refused: nothing of the shard changed; the staged copy goes.
